@@ -1,0 +1,77 @@
+"""The ``ppikit`` command: one click group, one module per noun.
+
+The CLI holds no logic of its own: each command parses its arguments, calls the library, and prints.
+Exit status: 0 success, 1 "checked and found a problem" (golden drift, conformance deviation),
+2 bad input or usage -- always one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ppikit.errors import PpikitError
+
+#: Modules under ``ppikit.cli`` that contribute commands; each exposes ``COMMANDS`` (a list of
+#: click commands or groups). Kept as data so a new noun is one line here and one module.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_BAD_INPUT = 2
+
+
+class PpikitGroup(click.Group):
+    """A click group that turns every ppikit error and usage error into one line and exit 2."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("ppikit: aborted", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(EXIT_OK)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else "ppikit: "
+            click.echo(f"{where}{one_line(exc.format_message())}", err=True)
+            sys.exit(EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code)
+        except PpikitError as exc:
+            click.echo(f"ppikit: error: {one_line(str(exc))}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except OSError as exc:
+            click.echo(f"ppikit: error: {one_line(str(exc))}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("ppikit: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def one_line(text: str) -> str:
+    """Collapse a message to one line (the CLI contract for errors)."""
+    return " ".join(text.split())
+
+
+@click.group(cls=PpikitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ppikit")
+def cli() -> None:
+    """ppikit: TPM PPI, ACPI and TIS/CRB kit for firmware and VMM authors."""
+
+
+for _name in COMMAND_MODULES:
+    for _command in importlib.import_module(f"ppikit.cli.{_name}").COMMANDS:
+        cli.add_command(_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="ppikit")

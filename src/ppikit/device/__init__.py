@@ -1,0 +1,1 @@
+"""TIS and CRB register models, firmware-side drivers, and the backends they talk to."""
