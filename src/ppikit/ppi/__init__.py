@@ -1,0 +1,1 @@
+"""The Physical Presence Interface: page layout, operation catalogue, firmware models, OS client."""
