@@ -1,5 +1,6 @@
 """Backends behind a TIS/CRB front end: swtpm (emulator) and passthrough to a host TPM."""
 
-from ppikit.device.backends.base import Backend, BackendError
+from ppikit.device.backends.base import FATAL_ERROR_RESPONSE, Backend, BackendError
+from ppikit.device.backends.swtpm import ControlCommandError, SwtpmBackend
 
-__all__ = ["Backend", "BackendError"]
+__all__ = ["FATAL_ERROR_RESPONSE", "Backend", "BackendError", "ControlCommandError", "SwtpmBackend"]

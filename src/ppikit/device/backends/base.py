@@ -23,8 +23,18 @@ class BackendError(PpikitError):
     """The backend could not execute a command (process died, short or malformed reply, timeout).
 
     Front ends catch it, answer the guest with :data:`FATAL_ERROR_RESPONSE`, and keep the error
-    so the caller can see why.
+    so the caller can see why. ``reason`` is the one-line cause; ``log`` is the tail of the
+    backend's own log (swtpm's stderr), appended to ``str(error)`` so a single line says it all.
     """
+
+    def __init__(self, reason: str, *, log: str = "") -> None:
+        self.reason = reason
+        self.log = log
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        tail = self.log.strip().splitlines()[-8:]
+        return self.reason + (" [log: " + " | ".join(tail) + "]" if tail else "")
 
 
 @runtime_checkable
