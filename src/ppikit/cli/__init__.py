@@ -17,6 +17,9 @@ from ppikit.errors import PpikitError
 #: Modules under ``ppikit.cli`` that contribute commands; each exposes ``COMMANDS`` (a list of
 #: click commands or groups). Kept as data so a new noun is one line here and one module.
 COMMAND_MODULES: tuple[str, ...] = (
+    "region",
+    "fwcfg",
+    "ops",
 )
 
 EXIT_OK = 0

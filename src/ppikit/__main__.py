@@ -1,0 +1,5 @@
+"""``python -m ppikit`` runs the CLI."""
+
+from ppikit.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""fw_cfg: QEMU's firmware configuration device and the ``etc/tpm/config`` record it carries."""

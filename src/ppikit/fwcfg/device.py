@@ -1,0 +1,227 @@
+"""A model of QEMU's fw_cfg device: named files, the file directory, the legacy ports and DMA.
+
+Firmware finds ``etc/tpm/config`` (and through it the PPI page) by reading the fw_cfg file
+directory, so ppikit's firmware models go through the same protocol real firmware uses: write a
+selector, read bytes sequentially from the data port, or hand the device a DMA descriptor. Layouts
+are construct schemas; selectors and ports carry QEMU's names (``hw/nvram/fw_cfg.c``,
+``docs/specs/fw_cfg.rst``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import construct as cs
+
+from ppikit.errors import LayoutError, UsageError
+
+FW_CFG_SIGNATURE = 0x00  #: "QEMU"
+FW_CFG_ID = 0x01  #: feature bitmap, LE32
+FW_CFG_FILE_DIR = 0x19  #: the file directory
+FW_CFG_FILE_FIRST = 0x20  #: selector of the first named file
+FW_CFG_WRITE_CHANNEL = 0x4000
+FW_CFG_ARCH_LOCAL = 0x8000
+FW_CFG_ENTRY_MASK = ~(FW_CFG_WRITE_CHANNEL | FW_CFG_ARCH_LOCAL) & 0xFFFF
+FW_CFG_MAX_FILE_PATH = 56
+FW_CFG_VERSION = 0x01  #: FW_CFG_ID bit: traditional interface
+FW_CFG_VERSION_DMA = 0x02  #: FW_CFG_ID bit: DMA interface
+
+FW_CFG_IO_BASE = 0x510
+FW_CFG_IO_CTL = FW_CFG_IO_BASE  #: selector register, 16-bit
+FW_CFG_IO_DATA = FW_CFG_IO_BASE + 1  #: data register, byte-wide
+FW_CFG_IO_DMA_ADDR_HIGH = FW_CFG_IO_BASE + 4  #: DMA address, high 32 bits (big-endian)
+FW_CFG_IO_DMA_ADDR_LOW = FW_CFG_IO_BASE + 8  #: DMA address, low 32 bits (big-endian); writing it starts DMA
+FW_CFG_DMA_SIGNATURE = 0x51454D5520434647  #: "QEMU CFG", read back from the DMA address register
+
+FW_CFG_DMA_CTL_ERROR = 0x01
+FW_CFG_DMA_CTL_READ = 0x02
+FW_CFG_DMA_CTL_SKIP = 0x04
+FW_CFG_DMA_CTL_SELECT = 0x08
+FW_CFG_DMA_CTL_WRITE = 0x10
+
+#: struct FWCfgFile: one directory entry (all big-endian).
+FW_CFG_FILE = cs.Struct(
+    "size" / cs.Int32ub,
+    "select" / cs.Int16ub,
+    "reserved" / cs.Int16ub,
+    "name" / cs.PaddedString(FW_CFG_MAX_FILE_PATH, "ascii"),
+)
+#: struct FWCfgFiles: BE32 count, then the entries.
+FW_CFG_FILES = cs.Struct("count" / cs.Int32ub, "files" / cs.Array(cs.this.count, FW_CFG_FILE))
+#: struct FWCfgDmaAccess (big-endian).
+FW_CFG_DMA_ACCESS = cs.Struct("control" / cs.Int32ub, "length" / cs.Int32ub, "address" / cs.Int64ub)
+
+
+class GuestMemory(Protocol):
+    """What DMA needs from guest memory."""
+
+    def read(self, address: int, length: int) -> bytes: ...
+
+    def write(self, address: int, data: bytes) -> None: ...
+
+
+@dataclass
+class FwCfgFile:
+    name: str
+    data: bytes
+    select: int
+    writable: bool = False
+
+
+class FwCfgDevice:
+    """fw_cfg with named files kept sorted by name, as QEMU does (selectors follow the order)."""
+
+    def __init__(self, *, dma: bool = True) -> None:
+        self.dma_enabled = dma
+        self._files: list[FwCfgFile] = []
+        self._selector: int | None = None
+        self._offset = 0
+        self._dma_high = 0
+
+    # -- configuration (host side) ---------------------------------------------------------
+    def add_file(self, name: str, data: bytes, *, writable: bool = False) -> int:
+        """Add (or replace) a named file; returns its selector."""
+        raw = name.encode("ascii", errors="replace")
+        if not name or len(raw) >= FW_CFG_MAX_FILE_PATH or "\0" in name:
+            raise UsageError(f"fw_cfg file name {name!r} must be 1..{FW_CFG_MAX_FILE_PATH - 1} ASCII characters")
+        self._files = [f for f in self._files if f.name != name]
+        self._files.append(FwCfgFile(name, bytes(data), 0, writable))
+        self._files.sort(key=lambda f: f.name)
+        for index, f in enumerate(self._files):
+            f.select = FW_CFG_FILE_FIRST + index
+        return self.find(name).select
+
+    def remove_file(self, name: str) -> None:
+        self._files = [f for f in self._files if f.name != name]
+        for index, f in enumerate(self._files):
+            f.select = FW_CFG_FILE_FIRST + index
+
+    def find(self, name: str) -> FwCfgFile:
+        for f in self._files:
+            if f.name == name:
+                return f
+        raise UsageError(f"fw_cfg has no file {name!r}")
+
+    def files(self) -> list[FwCfgFile]:
+        return list(self._files)
+
+    def directory(self) -> bytes:
+        """The FW_CFG_FILE_DIR blob."""
+        return FW_CFG_FILES.build({"count": len(self._files), "files": [
+            {"size": len(f.data), "select": f.select, "reserved": 0, "name": f.name} for f in self._files]})
+
+    def entry(self, selector: int) -> bytes | None:
+        """Contents behind a selector (None: no such entry)."""
+        key = selector & FW_CFG_ENTRY_MASK
+        if selector & FW_CFG_ARCH_LOCAL:
+            return None
+        if key == FW_CFG_SIGNATURE:
+            return b"QEMU"
+        if key == FW_CFG_ID:
+            features = FW_CFG_VERSION | (FW_CFG_VERSION_DMA if self.dma_enabled else 0)
+            return features.to_bytes(4, "little")
+        if key == FW_CFG_FILE_DIR:
+            return self.directory()
+        index = key - FW_CFG_FILE_FIRST
+        if 0 <= index < len(self._files):
+            return self._files[index].data
+        return None
+
+    # -- guest side: legacy selector/data protocol ------------------------------------------
+    def select(self, selector: int) -> None:
+        """Writing a selector resets the read offset."""
+        self._selector = selector & 0xFFFF
+        self._offset = 0
+
+    def read_data(self) -> int:
+        """One byte from the selected entry; 0 past the end or for an unknown entry."""
+        data = self.entry(self._selector) if self._selector is not None else None
+        if data is None or self._offset >= len(data):
+            return 0
+        value = data[self._offset]
+        self._offset += 1
+        return value
+
+    def io_read(self, port: int, size: int) -> int:
+        """Guest ``in`` from the fw_cfg ports; unknown ports and sizes read as 0, never raise."""
+        if port == FW_CFG_IO_DATA and size in (1, 2, 4):
+            return int.from_bytes(bytes(self.read_data() for _ in range(size)), "little")
+        if self.dma_enabled and port == FW_CFG_IO_DMA_ADDR_HIGH and size == 4:
+            return int.from_bytes((FW_CFG_DMA_SIGNATURE >> 32).to_bytes(4, "big"), "little")
+        if self.dma_enabled and port == FW_CFG_IO_DMA_ADDR_LOW and size == 4:
+            return int.from_bytes((FW_CFG_DMA_SIGNATURE & 0xFFFFFFFF).to_bytes(4, "big"), "little")
+        return 0
+
+    def io_write(self, port: int, size: int, value: int, memory: GuestMemory | None = None) -> None:
+        """Guest ``out`` to the fw_cfg ports. Data-port writes are ignored (QEMU >= 2.4)."""
+        if port == FW_CFG_IO_CTL and size in (1, 2, 4):
+            self.select(value & 0xFFFF)
+        elif self.dma_enabled and size == 4 and port in (FW_CFG_IO_DMA_ADDR_HIGH, FW_CFG_IO_DMA_ADDR_LOW):
+            # The guest writes cpu_to_be32(half): the I/O value is the byte-swapped half.
+            half = int.from_bytes((value & 0xFFFFFFFF).to_bytes(4, "little"), "big")
+            if port == FW_CFG_IO_DMA_ADDR_HIGH:
+                self._dma_high = half
+            elif memory is not None:
+                self.dma((self._dma_high << 32) | half, memory)
+                self._dma_high = 0
+
+    # -- guest side: DMA ---------------------------------------------------------------------
+    def dma(self, access_address: int, memory: GuestMemory) -> None:
+        """Run the FWCfgDmaAccess at ``access_address``; its control word gets 0 or the error bit."""
+        access = FW_CFG_DMA_ACCESS.parse(memory.read(access_address, FW_CFG_DMA_ACCESS.sizeof()))
+        control = access.control
+        if control & FW_CFG_DMA_CTL_SELECT:
+            self.select(control >> 16)
+        error = False
+        data = self.entry(self._selector) if self._selector is not None else None
+        length = access.length
+        if control & FW_CFG_DMA_CTL_READ:
+            chunk = b"" if data is None else data[self._offset:self._offset + length]
+            memory.write(access.address, chunk + bytes(length - len(chunk)))
+            self._offset += len(chunk)
+        elif control & FW_CFG_DMA_CTL_SKIP:
+            if data is not None:
+                self._offset = min(len(data), self._offset + length)
+        elif control & FW_CFG_DMA_CTL_WRITE:
+            error = not self._dma_write(memory.read(access.address, length))
+        result = FW_CFG_DMA_CTL_ERROR if error else 0
+        memory.write(access_address, result.to_bytes(4, "big"))
+
+    def _dma_write(self, payload: bytes) -> bool:
+        index = (self._selector or 0) & FW_CFG_ENTRY_MASK
+        pos = index - FW_CFG_FILE_FIRST
+        if not 0 <= pos < len(self._files) or not self._files[pos].writable:
+            return False
+        f = self._files[pos]
+        end = self._offset + len(payload)
+        if end > len(f.data):
+            return False
+        f.data = f.data[:self._offset] + payload + f.data[end:]
+        self._offset = end
+        return True
+
+    # -- firmware convenience (what QemuFwCfgFindFile does, over the legacy protocol) --------
+    def read_file_via_ports(self, name: str) -> bytes | None:
+        """Find ``name`` in the directory and read it byte by byte, as firmware would."""
+        self.io_write(FW_CFG_IO_CTL, 2, FW_CFG_FILE_DIR)
+        count = int.from_bytes(bytes(self.io_read(FW_CFG_IO_DATA, 1) for _ in range(4)), "big")
+        for _ in range(count):
+            raw = bytes(self.io_read(FW_CFG_IO_DATA, 1) for _ in range(FW_CFG_FILE.sizeof()))
+            entry = FW_CFG_FILE.parse(raw)
+            if entry.name == name:
+                self.io_write(FW_CFG_IO_CTL, 2, entry.select)
+                return bytes(self.io_read(FW_CFG_IO_DATA, 1) for _ in range(entry.size))
+        return None
+
+
+def parse_directory(blob: bytes) -> list[dict[str, object]]:
+    """Decode a FW_CFG_FILE_DIR blob (raises :class:`LayoutError` if truncated)."""
+    if len(blob) < 4:
+        raise LayoutError("file directory shorter than its 4-byte count", field="fw_cfg.count", offset=0)
+    count = int.from_bytes(blob[:4], "big")
+    need = 4 + count * FW_CFG_FILE.sizeof()
+    if len(blob) < need:
+        raise LayoutError(f"directory announces {count} entries ({need} bytes) but has {len(blob)} bytes",
+                          field="fw_cfg.files", offset=len(blob))
+    return [dict(size=e.size, select=e.select, name=e.name) for e in FW_CFG_FILES.parse(blob).files]
