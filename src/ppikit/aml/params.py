@@ -95,7 +95,8 @@ class SsdtParams:
             if "interface" in kwargs:
                 kwargs["interface"] = Interface(kwargs["interface"])
             if "tpm" in kwargs:
-                kwargs["tpm"] = TpmVersion(str(kwargs["tpm"]))
+                tpm = kwargs["tpm"]
+                kwargs["tpm"] = TpmVersion(tpm if isinstance(tpm, (str, TpmVersion)) else f"{tpm:.1f}")
             if "profile" in kwargs:
                 kwargs["profile"] = Profile(kwargs["profile"])
         except ValueError as exc:

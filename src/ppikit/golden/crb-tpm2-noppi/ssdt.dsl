@@ -1,0 +1,20 @@
+DefinitionBlock ("", "SSDT", 1, "BOCHS ", "BXPC    ", 0x00000001)
+{
+    Scope (\_SB)
+    {
+        Device (TPM)
+        {
+            Name (_HID, "MSFT0101" /* TPM 2.0 Security Device */)  // _HID: Hardware ID
+            Name (_STR, Unicode ("TPM 2.0 Device"))  // _STR: Description String
+            Name (_CRS, ResourceTemplate ()  // _CRS: Current Resource Settings
+            {
+                Memory32Fixed (ReadWrite,
+                    0xFED40000,         // Address Base
+                    0x00001000,         // Address Length
+                    )
+            })
+            Name (_STA, 0x0F)  // _STA: Status
+            Name (_UID, One)  // _UID: Unique ID
+        }
+    }
+}
