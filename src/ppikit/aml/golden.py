@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ppikit.aml.iasl import disassemble, iasl_version
-from ppikit.aml.params import Interface, Profile, SsdtParams, TpmVersion
+from ppikit.aml.params import Interface, Profile, SsdtParams
+from ppikit.tpm.version import TpmVersion
 from ppikit.aml.render import build_ssdt
 from ppikit.aml.tables import build_tpm_table
 from ppikit.errors import ToolError
@@ -42,8 +43,8 @@ MODE_DISASSEMBLY = "disassembly"
 
 def _configurations() -> tuple[SsdtParams, ...]:
     configs = []
-    for interface, tpm in ((Interface.TIS, TpmVersion.TPM12), (Interface.TIS, TpmVersion.TPM20),
-                           (Interface.CRB, TpmVersion.TPM20)):
+    for interface, tpm in ((Interface.TIS, TpmVersion.TPM_1_2), (Interface.TIS, TpmVersion.TPM_2_0),
+                           (Interface.CRB, TpmVersion.TPM_2_0)):
         for profile in Profile:
             configs.append(SsdtParams.create(interface=interface, tpm=tpm, ppi=True, profile=profile))
         configs.append(SsdtParams.create(interface=interface, tpm=tpm, ppi=False))

@@ -19,6 +19,7 @@ from typing import Any
 
 from ppikit.errors import UsageError
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE
+from ppikit.tpm.version import TpmVersion
 
 TPM_TIS_ADDR_BASE = 0xFED40000  #: QEMU TPM_TIS_ADDR_BASE
 TPM_TIS_ADDR_SIZE = 0x5000  #: QEMU TPM_TIS_ADDR_SIZE: 5 localities x 4 KiB
@@ -42,13 +43,6 @@ class Interface(str, Enum):
 
     TIS = "tis"
     CRB = "crb"
-
-
-class TpmVersion(str, Enum):
-    """TPM family: 1.2 gets ``PNP0C31`` and a TCPA table, 2.0 gets ``MSFT0101`` and a TPM2 table."""
-
-    TPM12 = "1.2"
-    TPM20 = "2.0"
 
 
 class Profile(str, Enum):
@@ -76,7 +70,7 @@ class SsdtParams:
     """
 
     interface: Interface = Interface.TIS
-    tpm: TpmVersion = TpmVersion.TPM20
+    tpm: TpmVersion = TpmVersion.TPM_2_0
     ppi: bool = True
     profile: Profile = Profile.QEMU
     ppi_address: int = TPM_PPI_ADDR_BASE
@@ -94,9 +88,8 @@ class SsdtParams:
         try:
             if "interface" in kwargs:
                 kwargs["interface"] = Interface(kwargs["interface"])
-            if "tpm" in kwargs:
-                tpm = kwargs["tpm"]
-                kwargs["tpm"] = TpmVersion(tpm if isinstance(tpm, (str, TpmVersion)) else f"{tpm:.1f}")
+            if "tpm" in kwargs and not isinstance(kwargs["tpm"], TpmVersion):
+                kwargs["tpm"] = TpmVersion.from_label(str(kwargs["tpm"]))
             if "profile" in kwargs:
                 kwargs["profile"] = Profile(kwargs["profile"])
         except ValueError as exc:
@@ -126,7 +119,7 @@ class SsdtParams:
     @property
     def config_name(self) -> str:
         """Golden-corpus folder name: ``tis-tpm2-ppi-qemu``, ``crb-tpm2-noppi`` (profile-free)."""
-        tpm = "tpm12" if self.tpm is TpmVersion.TPM12 else "tpm2"
+        tpm = "tpm12" if self.tpm is TpmVersion.TPM_1_2 else "tpm2"
         tail = f"ppi-{self.profile.value}" if self.ppi else "noppi"
         return f"{self.interface.value}-{tpm}-{tail}"
 
@@ -135,7 +128,7 @@ class SsdtParams:
         data = asdict(self)
         data.update(
             interface=self.interface.value,
-            tpm=self.tpm.value,
+            tpm=self.tpm.label,
             profile=self.profile.value if self.ppi else None,
             scope=self.resolved_scope,
             mmio_size=self.resolved_mmio_size,
@@ -147,11 +140,11 @@ class SsdtParams:
         """Raise :class:`UsageError` naming the first bad parameter."""
         if not isinstance(self.interface, Interface):
             raise UsageError(f"interface must be one of {[i.value for i in Interface]}, got {self.interface!r}")
-        if not isinstance(self.tpm, TpmVersion):
-            raise UsageError(f"tpm must be one of {[t.value for t in TpmVersion]}, got {self.tpm!r}")
+        if not isinstance(self.tpm, TpmVersion) or self.tpm not in (TpmVersion.TPM_1_2, TpmVersion.TPM_2_0):
+            raise UsageError(f"tpm must be 1.2 or 2.0, got {self.tpm!r}")
         if not isinstance(self.profile, Profile):
             raise UsageError(f"profile must be one of {[p.value for p in Profile]}, got {self.profile!r}")
-        if self.tpm is TpmVersion.TPM12 and self.interface is not Interface.TIS:
+        if self.tpm is TpmVersion.TPM_1_2 and self.interface is not Interface.TIS:
             raise UsageError("tpm 1.2 is only defined with the TIS interface (CRB is a TPM 2.0 interface)")
         if not isinstance(self.ppi, bool):
             raise UsageError(f"ppi must be a bool, got {self.ppi!r}")

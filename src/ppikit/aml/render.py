@@ -62,7 +62,7 @@ def _context(params: SsdtParams) -> dict[str, Any]:
         "oem_table_id": params.oem_table_id,
         "oem_revision": params.oem_revision,
         "interface": params.interface.value,
-        "tpm": params.tpm.value,
+        "tpm": params.tpm.label,
         "ppi": params.ppi,
         "profile": params.profile.value,
         "strict": params.ppi and params.profile is Profile.STRICT,

@@ -18,7 +18,8 @@ from typing import Any
 
 import construct as cs
 
-from ppikit.aml.params import Interface, SsdtParams, TpmVersion
+from ppikit.aml.params import Interface, SsdtParams
+from ppikit.tpm.version import TpmVersion
 from ppikit.errors import LayoutError
 
 ACPI_HEADER_SIZE = 36
@@ -110,7 +111,7 @@ def _header(signature: bytes, params: SsdtParams, revision: int, length: int) ->
 def build_tpm2(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MINIMUM_SIZE) -> bytes:
     """TPM2 table (rev 4, 76 bytes) for a TPM 2.0 device; checksum patched."""
     params.validate()
-    if params.tpm is not TpmVersion.TPM20:
+    if params.tpm is not TpmVersion.TPM_2_0:
         raise LayoutError("a TPM2 table describes a TPM 2.0 device (TPM 1.2 gets TCPA)", field="tpm")
     crb = params.interface is Interface.CRB
     table = TPM2_TABLE.build({
@@ -129,7 +130,7 @@ def build_tpm2(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MI
 def build_tcpa(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MINIMUM_SIZE) -> bytes:
     """TCPA table (rev 2, client, 50 bytes) for a TPM 1.2 device; checksum patched."""
     params.validate()
-    if params.tpm is not TpmVersion.TPM12:
+    if params.tpm is not TpmVersion.TPM_1_2:
         raise LayoutError("a TCPA table describes a TPM 1.2 device (TPM 2.0 gets TPM2)", field="tpm")
     table = TCPA_TABLE.build({
         "header": _header(b"TCPA", params, TCPA_TABLE_REVISION, TCPA_TABLE_LENGTH),
@@ -142,7 +143,7 @@ def build_tcpa(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MI
 
 def build_tpm_table(params: SsdtParams, *, lasa: int = 0) -> tuple[str, bytes]:
     """``("TPM2", bytes)`` for TPM 2.0 or ``("TCPA", bytes)`` for TPM 1.2, as QEMU emits them."""
-    if params.tpm is TpmVersion.TPM20:
+    if params.tpm is TpmVersion.TPM_2_0:
         return "TPM2", build_tpm2(params, lasa=lasa)
     return "TCPA", build_tcpa(params, lasa=lasa)
 
