@@ -1,0 +1,1 @@
+"""The simulated platform: guest memory, fw_cfg, TPM device + backend, ACPI runtime, firmware."""

@@ -1,0 +1,1 @@
+"""Firmware models that process PPI requests at boot: ``ovmf``, ``edk2-tpm12`` and ``flags``."""
