@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "region",
     "fwcfg",
     "ops",
+    "aml",
 )
 
 EXIT_OK = 0
