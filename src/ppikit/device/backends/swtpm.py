@@ -586,10 +586,8 @@ class SwtpmBackend:
     # -- Backend protocol --------------------------------------------------------------------
     @property
     def version(self) -> TpmVersion:
-        """The probed family (TPM2_ReadClock, then TPM_GetTicks)."""
-        if self._version is None:
-            raise UsageError("SwtpmBackend is not started")
-        return self._version
+        """The probed family (TPM2_ReadClock, then TPM_GetTicks); UNSPEC until started."""
+        return self._version if self._version is not None else TpmVersion.UNSPEC
 
     def get_buffer_size(self) -> int:
         """QEMU's ``tpm_emulator_get_buffer_size``: STOP, then SET_BUFFERSIZE(0). Stops the TPM!"""
