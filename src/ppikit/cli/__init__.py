@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fwcfg",
     "ops",
     "aml",
+    "linux_ppi",
 )
 
 EXIT_OK = 0
