@@ -16,6 +16,8 @@ from enum import IntEnum, IntFlag
 
 import construct as cs
 
+from ppikit.tpm.rc import tpm12_rc_name
+
 
 class PtmCmd(IntEnum):
     """Control command codes (``CMD_*``): the 4-byte big-endian word that starts every request."""
@@ -102,24 +104,19 @@ class PtmInfoFlag(IntFlag):
     RUNTIME_ATTRIBUTES = 0x80
 
 
-#: Control-channel result codes (TPM 1.2 numbering) with the situation swtpm uses them for.
-PTM_RESULTS: dict[int, str] = {
-    0x00: "TPM_SUCCESS",
-    0x03: "TPM_BAD_PARAMETER",
-    0x09: "TPM_FAIL",
-    0x0A: "TPM_BAD_ORDINAL",
-    0x17: "TPM_SIZE",
-    0x1F: "TPM_IOERROR",
-    0x21: "TPM_DECRYPT_ERROR",
-    0x3D: "TPM_BAD_LOCALITY",
-    0x800: "TPM_RETRY",
-}
-TPM_RETRY = 0x800  #: GET_STATEBLOB: no such blob (e.g. no savestate); QEMU tolerates it
+#: GET_STATEBLOB: no such blob (e.g. no savestate); QEMU tolerates results with this bit.
+TPM_RETRY = 0x800
 
 
 def ptm_result_name(result: int) -> str:
-    """``0x0A`` -> ``"TPM_BAD_ORDINAL (0x0A)"``; unknown codes keep their number."""
-    return f"{PTM_RESULTS.get(result, 'unknown result')} (0x{result:02X})"
+    """Control results are TPM 1.2 return codes: ``0x0A`` -> ``"TPM_BAD_ORDINAL (0x0A)"``.
+
+    Seen from swtpm: TPM_BAD_PARAMETER (bad length, no fd), TPM_FAIL, TPM_BAD_ORDINAL (unknown
+    command, TPM not running / not stopped), TPM_IOERROR (data fd already set), TPM_BAD_LOCALITY,
+    TPM_KEYNOTFOUND (blob needs a migration key swtpm lacks), TPM_DECRYPT_ERROR (wrong key),
+    TPM_RETRY (no such blob).
+    """
+    return f"{tpm12_rc_name(result)} (0x{result:02X})"
 
 
 PTM_RESULT = cs.Int32ub  #: every reply but GET_CAPABILITY starts with this

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -221,7 +222,7 @@ class SwtpmBackend:
         # ManagedProcess also appends stderr to.
         argv = ["swtpm", "socket", "--tpmstate", f"dir={self.state_dir}",
                 "--ctrl", f"type=unixio,path={self.ctrl_socket_path}",
-                "--log", f"file={self._workdir / 'swtpm.log'},level={self._log_level}"]
+                "--log", f"file={self.log_path},level={self._log_level}"]
         if self.requested_version == TpmVersion.TPM_2_0:
             argv.append("--tpm2")
         if self._migration_key is not None:
@@ -364,6 +365,12 @@ class SwtpmBackend:
         return self._process.log_tail(lines) if self._process is not None else ""
 
     @property
+    def log_path(self) -> Path | None:
+        """swtpm's log file in launch mode; at ``log_level=20`` it traces every control and data
+        message swtpm receives and sends ("Ctrl Cmd", "SWTPM_IO_Read", ...)."""
+        return self._workdir / "swtpm.log" if self._workdir is not None else None
+
+    @property
     def failure(self) -> str | None:
         """Why the backend stopped working (None while healthy)."""
         return self._failure
@@ -374,15 +381,20 @@ class SwtpmBackend:
         proc = self._process.proc if self._process is not None else None
         return proc.pid if proc is not None else None
 
-    def _error(self, reason: str) -> BackendError:
+    def _error(self, reason: str, *, peer_gone: bool = False) -> BackendError:
         proc = self._process.proc if self._process is not None else None
+        if proc is not None and peer_gone:
+            try:  # a closed channel usually means swtpm is exiting: wait a moment for its status
+                proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
         if proc is not None and proc.poll() is not None:
             reason += f" (swtpm exited with status {proc.returncode})"
         return BackendError(reason, log=self.log_tail())
 
-    def _fail(self, reason: str) -> BackendError:
+    def _fail(self, reason: str, exc: BaseException | None = None) -> BackendError:
         """Mark the backend failed: a half-read stream cannot be trusted for the next command."""
-        error = self._error(reason)
+        error = self._error(reason, peer_gone=isinstance(exc, (EOFError, ConnectionError)))
         self._failure = error.reason
         return error
 
@@ -404,7 +416,7 @@ class SwtpmBackend:
             self._ctrl.sendmsg([request], list(fds))
             return _recv_exact(self._ctrl, reply_size, deadline)
         except (OSError, EOFError) as exc:
-            raise self._fail(f"swtpm control channel, CMD_{cmd.name}: {exc}") from None
+            raise self._fail(f"swtpm control channel, CMD_{cmd.name}: {exc}", exc) from None
 
     def exchange(self, cmd: PtmCmd, *, payload: bytes = b"",
                  _fds: Sequence[tuple[int, int, array.array]] = (), **fields: int) -> CtrlReply:
@@ -432,7 +444,7 @@ class SwtpmBackend:
                 length = tail[spec.payload_field] if spec.payload_field and result == 0 else 0
                 return CtrlReply(result, tail, _recv_exact(self._ctrl, length, deadline))
             except (OSError, EOFError) as exc:
-                raise self._fail(f"swtpm control channel, CMD_{cmd.name}: {exc}") from None
+                raise self._fail(f"swtpm control channel, CMD_{cmd.name}: {exc}", exc) from None
 
     def call(self, cmd: PtmCmd, *, payload: bytes = b"",
              _fds: Sequence[tuple[int, int, array.array]] = (), **fields: int) -> CtrlReply:
@@ -550,7 +562,7 @@ class SwtpmBackend:
                     self._ctrl.sendall(data[start:start + chunk_size])
                 result = PTM_RESULT.parse(_recv_exact(self._ctrl, 4, deadline))
             except (OSError, EOFError) as exc:
-                raise self._fail(f"swtpm control channel, CMD_SET_STATEBLOB: {exc}") from None
+                raise self._fail(f"swtpm control channel, CMD_SET_STATEBLOB: {exc}", exc) from None
         if result != 0:
             raise ControlCommandError(PtmCmd.SET_STATEBLOB, result, log=self.log_tail())
 
@@ -570,16 +582,17 @@ class SwtpmBackend:
     def set_state_blobs(self, blobs: Mapping[PtmBlobType, bytes]) -> None:
         """QEMU's migration post_load: STOP, SET_STATEBLOB per non-empty blob, INIT(DELETE_VOLATILE).
 
-        The TPM then continues exactly where the source left it (no TPM2_Startup needed).
-        Blobs from a swtpm with a different migration key fail with a :class:`ControlCommandError`.
+        The TPM then continues exactly where the source left it (no TPM2_Startup needed). Blobs
+        are sent with state_flags 0, as QEMU does after reading them DECRYPTED; swtpm recognises
+        migration-key encryption from the blob itself. A target without the source's migration
+        key fails with TPM_KEYNOTFOUND, a different key with TPM_DECRYPT_ERROR
+        (:class:`ControlCommandError`, swtpm's reason in the log tail).
         """
-        config = self.cmd_get_config() if PtmCap.GET_CONFIG in self.capabilities else PtmGetConfigFlag(0)
-        encrypted = PtmGetConfigFlag.MIGRATION_KEY in config
         self.cmd_stop()
         for blob_type in PtmBlobType:
             data = blobs.get(blob_type)
             if data:
-                self.cmd_set_stateblob(blob_type, data, encrypted=encrypted)
+                self.cmd_set_stateblob(blob_type, data)
         self.cmd_init(PTM_INIT_FLAG_DELETE_VOLATILE)
         self._established = None
 
@@ -633,16 +646,19 @@ class SwtpmBackend:
             if len(response) < size <= MAX_RESPONSE_SIZE:
                 response += _recv_exact(sock, size - len(response), deadline)
         except (OSError, EOFError) as exc:
-            raise self._fail(f"swtpm data channel: {exc}") from None
+            raise self._fail(f"swtpm data channel: {exc}", exc) from None
         try:
             return check_response_frame(response)
         except BackendError as exc:
             raise self._fail(f"swtpm data channel: {exc.reason}") from None
 
     def cancel(self) -> None:
-        """CMD_CANCEL_TPM_CMD if swtpm has PTM_CAP_CANCEL_TPM_CMD (else nothing, like QEMU)."""
+        """CMD_CANCEL_TPM_CMD if swtpm has PTM_CAP_CANCEL_TPM_CMD (else nothing, like QEMU).
+
+        A non-zero result is only logged by QEMU, so it is ignored here; a dead channel raises.
+        """
         if PtmCap.CANCEL_TPM_CMD in self.capabilities:
-            self.cmd_cancel_tpm_cmd()
+            self.exchange(PtmCmd.CANCEL_TPM_CMD)
 
     def get_established(self) -> bool:
         """tpmEstablished, queried once and cached until :meth:`reset_established` (QEMU).
