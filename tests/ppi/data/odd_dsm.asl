@@ -55,7 +55,7 @@ DefinitionBlock ("", "DSDT", 2, "PPIKIT", "ODDDSM", 1)
                         Switch (ToInteger (M0))
                         {
                             Case (Zero) { Return (Buffer (0x02) { 0xFF, 0x01 }) }
-                            Case (One) { Return (V1) }                                 // Integer bitmap
+                            Case (One) { Return (V3) }                                 // Integer bitmap
                             Case (0x02) { Return (Buffer (0x09) { 0x83, 0, 0, 0, 0, 0, 0, 0, 0x01 }) }  // bit 8 in byte 9: ignored
                             Case (0x03) { Return ("bits") }                            // String: no bitmap
                             Case (0x04) { Return (Buffer (0x02) { 0xFE, 0x01 }) }      // bit 0 clear
@@ -107,6 +107,7 @@ DefinitionBlock ("", "DSDT", 2, "PPIKIT", "ODDDSM", 1)
                             Case (0x04) { Return (Package (0x03) { V1, "5", V3 }) }
                             Case (0x05) { Return (Package (One) { V1 }) }
                             Case (0x06) { Return (Package (0x02) { V1, Buffer (One) { 5 } }) }
+                            Case (0x07) { Return (Package (0x03) { Zero, 0x05 }) }     // element 2 uninitialized
                         }
                     }
                     Case (0x04)
