@@ -1,0 +1,573 @@
+"""A warm ACPICA session (``acpiexec``) that evaluates AML against simulated guest memory.
+
+Why acpiexec: it is the same interpreter that runs inside Linux, so what it returns is what an OS
+gets. Why this design (measured with acpiexec 20200925, see ``benchmarks/bench_acpiexec.py``):
+
+* The interactive debugger costs ~10 ms per command, ``acpiexec -b`` ~1 s per start, but one AML
+  method runs >10,000 ``_DSM`` calls per second. So every request -- one evaluation or thousands,
+  memory reads and writes included -- becomes one generated *driver table* (:mod:`ppikit.aml.bytecode`):
+  a method that performs the steps in order and stores each result in a package. The session loads
+  it (``Load``) and runs it (``Evaluate``): two debugger commands per batch, whatever its size.
+* The debugger cannot pass an empty Package argument, so even single evaluations go through a
+  driver: arguments are exact AML literals, and the semantics are those of AML calling AML.
+* ACPICA has no exception handling inside AML: a failing step aborts the driver method. Each step
+  therefore stores its index in a progress integer first; after an abort the session reads it (one
+  more command), records the error, and re-runs the same driver from the next step (the method
+  skips steps below its ``Arg0``). Nothing is printed per step: acpiexec writes its output unbuffered.
+* A method that returns nothing makes the driver's ``Store`` fail with ``AE_AML_NO_RETURN_VALUE``
+  raised in the driver itself; that is reported as ``None`` ("no return value"), as the debugger's
+  own ``Evaluate`` does.
+
+Memory: acpiexec backs SystemMemory regions with heap buffers; a region that overlaps an existing
+buffer is merged into it (the buffer grows and keeps its bytes), so QEMU's ``TPP2``/``TPP3`` and the
+per-call ``TPP1`` regions share one memory -- *if* the first buffer covers them. A region that bridges
+two disjoint existing buffers is merged into one of them only. The session therefore touches every
+``memory_windows`` range (default: the 0x400-byte PPI page) right after loading, before any caller
+AML runs, and every later region inside a window aliases it. Memory starts zero-filled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from ppikit._subprocess import ManagedProcess
+from ppikit.aml import bytecode as bc
+from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
+from ppikit.aml.tables import ACPI_HEADER_SIZE, checksum_ok, fix_checksum
+from ppikit.aml.values import AmlValue, DumpParseError, eisa_id_to_str, parse_object_dump
+from ppikit.errors import ToolError, UsageError
+from ppikit.ppi.page import TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE
+
+#: Named ``_DSM`` UUIDs accepted wherever a UUID is (``"ppi"``, ``"mor"``).
+DSM_UUIDS: dict[str, uuid.UUID] = {"ppi": uuid.UUID(PPI_DSM_UUID), "mor": uuid.UUID(MOR_DSM_UUID)}
+#: Device IDs of a TPM node: TPM 2.0 (``MSFT0101``) and TPM 1.2 (``PNP0C31``).
+TPM_HIDS: tuple[str, ...] = ("MSFT0101", "PNP0C31")
+#: Memory ranges pre-allocated as one buffer each at session start (see module docstring).
+DEFAULT_MEMORY_WINDOWS: tuple[tuple[int, int], ...] = ((TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE),)
+#: Extra time granted to a batch per step, on top of the session timeout.
+SECONDS_PER_STEP = 0.005
+#: acpiexec returns evaluation results through a 16 KiB buffer; result slices aim below this size.
+DEBUGGER_BUFFER_BUDGET = 0x3000
+#: Largest single ReadMemory step (its Buffer must fit the debugger's result buffer).
+MAX_READ_STEP = 0x2000
+
+PROMPT = "\n- "  #: what acpiexec prints when it waits for the next debugger command
+HELPER_SCOPE = "\\PKIT"  #: Device that holds the driver methods and result packages
+_NAME_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+_RETURNED = re.compile(r"^Evaluation of (\S+) returned object")
+_FAILED = re.compile(r"^Evaluation of (\S+) failed with status (AE_\w+)")
+_ABORTING = re.compile(r"Aborting method (\S+) due to previous error \((AE_\w+)\)")
+_OVERFLOW = re.compile(r"Possible buffer overflow within AML Debugger buffer \(size 0x[0-9A-Fa-f]+ needed 0x([0-9A-Fa-f]+)\)")
+_METHOD_LINE = re.compile(r"^\s*(\\\S*)\s+Method\s+\S+\s+\S+\s+Args (\d+)")
+_FIND_LINE = re.compile(r"^\s*(\\\S+)\s+\w+\s+0x[0-9a-fA-F]+")
+_PATHS_LINE = re.compile(r"^\s*\d+\s+\w+\s+(\S+)$")
+
+
+class AmlEvalError(ToolError):
+    """An AML evaluation failed in ACPICA: ``path`` is what was evaluated, ``status`` the AE_ code."""
+
+    def __init__(self, message: str, *, path: str, status: str, argv: Sequence[str] = (), log: str = "") -> None:
+        self.path = path
+        self.status = status
+        super().__init__(message, argv=argv, log=log)
+
+    def __eq__(self, other: object) -> bool:  # results of batch and sequential runs compare equal
+        return isinstance(other, AmlEvalError) and (self.path, self.status) == (other.path, other.status)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.status))
+
+
+class AmlLoadError(ToolError):
+    """acpiexec refused a table (bad header or checksum, AML errors while loading)."""
+
+
+class AcpiexecError(ToolError):
+    """acpiexec crashed, hung or answered nonsense; the session restarts on the next request."""
+
+
+# -- steps of a batch ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    """Evaluate ``path`` (a method with ``args``, or a named object without)."""
+
+    path: str
+    args: tuple = ()
+
+
+@dataclass(frozen=True)
+class ReadMemory:
+    """Read ``length`` bytes of SystemMemory at ``address``; the result is ``bytes``."""
+
+    address: int
+    length: int
+
+
+@dataclass(frozen=True)
+class WriteMemory:
+    """Write ``data`` to SystemMemory at ``address``; the result is ``None``."""
+
+    address: int
+    data: bytes
+
+
+Step = Call | ReadMemory | WriteMemory
+
+
+@dataclass
+class _Table:
+    name: str
+    data: bytes
+
+
+@dataclass
+class _Namespace:
+    """What the loaded tables declare: method arities and every object path (for argument checks)."""
+
+    methods: dict[str, int] = field(default_factory=dict)
+    paths: set[str] = field(default_factory=set)
+
+
+class AcpiRuntime:
+    """A warm acpiexec session over ``tables`` (DSDT/SSDT bytes or paths), used as a context manager.
+
+    ``timeout`` bounds every wait for acpiexec (plus :data:`SECONDS_PER_STEP` per batch step); on a
+    timeout or crash the process group is killed, the caller gets :class:`AcpiexecError`, and the
+    next request starts a fresh session (tables reloaded, memory zeroed). ``fix_checksums`` patches
+    byte 9 of tables whose checksum is wrong (QEMU's raw tables carry 0); otherwise such a table is
+    refused with :class:`AmlLoadError` (acpiexec itself would crash on it). ``slack`` runs ACPICA in
+    slack mode (``-es``: a method without ``Return`` yields Integer 0), as some OSes configure it.
+    """
+
+    def __init__(
+        self,
+        tables: Sequence[bytes | str | os.PathLike[str]],
+        *,
+        timeout: float = 10.0,
+        memory_windows: Sequence[tuple[int, int]] = DEFAULT_MEMORY_WINDOWS,
+        fix_checksums: bool = False,
+        slack: bool = False,
+    ) -> None:
+        if not tables:
+            raise UsageError("AcpiRuntime needs at least one AML table (DSDT or SSDT)")
+        self.timeout = timeout
+        self.slack = slack
+        self._tables = [_load_table(t, i, fix_checksums) for i, t in enumerate(tables)]
+        self.integer_width = _integer_width(self._tables)
+        self.memory_windows = tuple((int(a), int(n)) for a, n in memory_windows)
+        for address, length in self.memory_windows:
+            _check_range(address, length, self.integer_width)
+        self._process: ManagedProcess | None = None
+        self._workdir: Path | None = None
+        self._buf = ""
+        self._batches = 0
+        self._namespace = _Namespace()
+        self.restarts = -1  #: how many times the session was (re)started after the first start
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> AcpiRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start acpiexec, load the tables, allocate the memory windows (idempotent)."""
+        if self._process is not None and self._process.alive():
+            return
+        self._stop_process()
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="ppikit-acpiexec-"))
+        files = []
+        for table in self._tables:
+            (self._workdir / table.name).write_bytes(table.data)
+            files.append(table.name)
+        argv = ["stdbuf", "-o0", "acpiexec", "-dt", *(["-es"] if self.slack else []), *files]
+        self._buf = ""
+        self._batches = 0
+        process = ManagedProcess(argv, workdir=self._workdir, keep_workdir=True, stdin=subprocess.PIPE,
+                                 stdout_pipe=True, ready=None)
+        process.start()
+        self._process = process
+        self.restarts += 1
+        try:
+            startup = self._read_until_prompt(self.timeout, what="loading the tables")
+        except AcpiexecError as exc:
+            raise AmlLoadError(f"acpiexec could not load the tables: {exc.args[0]}", argv=argv,
+                               log=exc.log) from None
+        problems = [line for line in startup.splitlines() if line.startswith(("ACPI Error", "ACPI Exception"))]
+        if problems:
+            self._stop_process()
+            raise AmlLoadError("acpiexec could not load the tables: " + " | ".join(problems[:4]),
+                               argv=argv, log=startup)
+        self._namespace = self._read_namespace()
+        self._load_aml(bc.definition_block(bc.device(HELPER_SCOPE), oem_table_id="PPIKITHL"), "helper.aml")
+        if self.memory_windows:
+            self.run([ReadMemory(a, n) for a, n in self.memory_windows])
+
+    def close(self) -> None:
+        """Stop acpiexec and remove the session's files."""
+        self._stop_process()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def restart(self) -> None:
+        """Kill acpiexec and start a fresh session (tables reloaded, memory zeroed)."""
+        self._stop_process()
+        self.start()
+
+    def _stop_process(self) -> None:
+        if self._process is not None:
+            self._process.stop(grace=0.5)
+            self._process = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running acpiexec (for diagnostics and tests)."""
+        return self._process.proc.pid if self._process is not None and self._process.proc else None
+
+    # -- public API ------------------------------------------------------------------------------
+    def evaluate(self, path: str, *args: bc.AmlArg) -> AmlValue:
+        """Evaluate ``path`` with ``args``; raise :class:`AmlEvalError` naming path and AE_ status."""
+        result = self.run([Call(path, tuple(args))])[0]
+        if isinstance(result, AmlEvalError):
+            raise result
+        return result
+
+    def evaluate_many(self, calls: Iterable[Step | tuple[str, Sequence[bc.AmlArg]]]) -> list[AmlValue | AmlEvalError]:
+        """Evaluate many calls in one round trip; each failure is returned (not raised) in its slot.
+
+        ``calls`` holds ``(path, args)`` tuples or :class:`Call` / :class:`ReadMemory` /
+        :class:`WriteMemory` steps, performed strictly in order.
+        """
+        return self.run([c if isinstance(c, (Call, ReadMemory, WriteMemory)) else Call(c[0], tuple(c[1]))
+                         for c in calls])
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        """Write ``data`` to SystemMemory at ``address`` (seen by every overlapping OperationRegion)."""
+        result = self.run([WriteMemory(address, bytes(data))])[0]
+        if isinstance(result, AmlEvalError):
+            raise result
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        """Read ``length`` bytes of SystemMemory at ``address``."""
+        result = self.run([ReadMemory(address, length)])[0]
+        if isinstance(result, AmlEvalError):
+            raise result
+        assert isinstance(result, bytes)
+        return result
+
+    def dsm(self, device: str, dsm_uuid: uuid.UUID | str, revision: int, function: int,
+            args: Sequence[bc.AmlArg] = ()) -> AmlValue:
+        """``device._DSM(ToUUID(dsm_uuid), revision, function, Package(args))``, as Linux calls it.
+
+        ``dsm_uuid`` may be a :class:`uuid.UUID`, its text, or a name from :data:`DSM_UUIDS`.
+        """
+        return self.evaluate(f"{bc.normalize_path(device)}._DSM", resolve_uuid(dsm_uuid), revision, function,
+                             list(args))
+
+    def find_devices(self, hids: Iterable[str] = TPM_HIDS) -> list[str]:
+        """Paths of the devices whose ``_HID`` or ``_CID`` (string or EISA ID) is one of ``hids``."""
+        wanted = {h.upper() for h in hids}
+        id_paths = self._find("_HID") + self._find("_CID")
+        values = self.run([Call(p) for p in id_paths])
+        found = []
+        for path, value in zip(id_paths, values):
+            ids = value if isinstance(value, list) else [value]
+            names = {eisa_id_to_str(v) if isinstance(v, int) else v for v in ids if isinstance(v, (int, str))}
+            device = path.rsplit(".", 1)[0]
+            if names & wanted and device not in found:
+                found.append(device)
+        return found
+
+    # -- batches ---------------------------------------------------------------------------------
+    def run(self, steps: Sequence[Step]) -> list[AmlValue | AmlEvalError]:
+        """Perform ``steps`` in order in one driver table; see :meth:`evaluate_many`."""
+        steps = list(steps)
+        if not steps:
+            return []
+        self.start()
+        calls = [self._check_step(s) for s in steps]
+        tag = self._next_tag()
+        driver, results, slicer, progress = (f"{HELPER_SCOPE}.{kind}{tag}" for kind in "DRSP")
+        body = b"".join(bc.if_arg0_at_most(k, self._step_aml(k, s, results, progress), width=self.integer_width)
+                        for k, s in enumerate(calls))
+        table = (bc.name(results, bc.package([0] * len(steps), width=self.integer_width))
+                 + bc.name(progress, bc.integer(0))
+                 + bc.method(driver, 1, body + bc.return_(bc.name_string(results)), serialized=True)
+                 + bc.package_slice_method(slicer, results))
+        self._load_aml(bc.definition_block(table, oem_table_id=f"PKD{tag}"), f"d{tag}.aml")
+        outcomes: dict[int, AmlValue | AmlEvalError] = {}
+        budget = self.timeout + SECONDS_PER_STEP * len(steps)
+        start = 0
+        while True:
+            outcome = _Outcome.of(self._command(f"evaluate {driver} {start:#x}", budget), driver)
+            if isinstance(outcome.value, list) or outcome.needed:
+                values = outcome.value if isinstance(outcome.value, list) else \
+                    self._read_sliced(slicer, len(steps), outcome.needed, budget)
+                break
+            failed = self._progress(progress, budget)
+            if not start <= failed < len(steps):
+                raise AcpiexecError(f"{driver} failed outside its steps ({outcome.status})",
+                                    log="\n".join(outcome.lines[-20:]))
+            outcomes[failed] = self._step_error(calls[failed], outcome, driver)
+            start = failed + 1
+            if start == len(steps):
+                values = self._read_sliced(slicer, len(steps), 0, budget)
+                break
+        return [outcomes[k] if k in outcomes else _step_result(s, values[k]) for k, s in enumerate(calls)]
+
+    def _read_sliced(self, slicer: str, count: int, needed: int, budget: float) -> list[AmlValue]:
+        """Read the results package in slices that fit acpiexec's 16 KiB debugger result buffer."""
+        values: list[AmlValue] = []
+        chunk = count if not needed else max(1, count * DEBUGGER_BUFFER_BUDGET // needed)
+        while len(values) < count:
+            size = min(chunk, count - len(values))
+            outcome = _Outcome.of(self._command(f"evaluate {slicer} {len(values):#x} {size:#x}", budget), slicer)
+            if isinstance(outcome.value, list):
+                values += outcome.value
+            elif outcome.needed and size > 1:
+                chunk = max(1, size * DEBUGGER_BUFFER_BUDGET // outcome.needed)
+            else:
+                raise AcpiexecError(f"acpiexec could not return result {len(values)} ({outcome.status}); "
+                                    "results must fit its 16 KiB debugger buffer", log="\n".join(outcome.lines))
+        return values
+
+    def _step_aml(self, k: int, step: Step, results_path: str, progress: str) -> bytes:
+        width = self.integer_width
+        marker = bc.store(bc.integer(k, width=width), bc.name_string(progress))
+        target = bc.index_of(results_path, k, width=width)
+        if isinstance(step, Call):
+            args = step.args if step.path in self._namespace.methods else ()
+            return marker + bc.store(bc.invocation(step.path, args, width=width), target)
+        region, unit = f"Q{_tag(k)}", f"F{_tag(k)}"
+        length = step.length if isinstance(step, ReadMemory) else len(step.data)
+        decl = (bc.operation_region(region, step.address, length, width=width)
+                + bc.field(region, unit, 8 * length))
+        if isinstance(step, ReadMemory):
+            return marker + decl + bc.store(bc.name_string(unit), target)
+        return marker + decl + bc.store(bc.buffer(step.data), bc.name_string(unit)) + bc.store(bc.integer(0), target)
+
+    def _check_step(self, step: Step) -> Step:
+        """Normalise paths, check arity against the namespace, validate ranges, before any AML runs."""
+        if isinstance(step, Call):
+            path = bc.normalize_path(step.path)
+            args = tuple(step.args)
+            for arg in args:  # encode once to reject bad values with a clear message
+                bc.data_object(arg, width=self.integer_width)
+            arity = self._namespace.methods.get(path)
+            if arity is not None and arity != len(args):
+                raise UsageError(f"{path} takes {arity} argument(s), got {len(args)}")
+            if arity is None and args and path in self._namespace.paths:
+                raise UsageError(f"{path} is not a method; it takes no arguments (got {len(args)})")
+            return Call(path, args)
+        if isinstance(step, ReadMemory):
+            _check_range(step.address, step.length, self.integer_width)
+            return step
+        if isinstance(step, WriteMemory):
+            _check_range(step.address, len(step.data), self.integer_width)
+            return WriteMemory(step.address, bytes(step.data))
+        raise UsageError(f"not a runtime step: {step!r}")
+
+    def _step_error(self, step: Step, outcome: _Outcome, driver: str) -> AmlValue | AmlEvalError:
+        aborts = [m for m in map(_ABORTING.search, outcome.lines) if m]
+        innermost = aborts[0].group(1) if aborts else driver
+        status = aborts[0].group(2) if aborts else outcome.status
+        if isinstance(step, Call) and innermost == driver and status == "AE_AML_NO_RETURN_VALUE":
+            return None  # the callee returned nothing; only the driver's Store noticed
+        path = step.path if isinstance(step, Call) else f"SystemMemory {step.address:#x}"
+        detail = [_strip_source_ref(line) for line in outcome.lines
+                  if line.startswith("ACPI Error") and "Aborting method" not in line and driver not in line]
+        where = f" (in {innermost})" if innermost not in (driver, path) else ""
+        message = f"{path}: {status}{where}" + (f": {detail[0]}" if detail else "")
+        return AmlEvalError(message, path=path, status=status, log="\n".join(outcome.lines[-20:]))
+
+    def _progress(self, progress: str, budget: float) -> int:
+        outcome = _Outcome.of(self._command(f"evaluate {progress}", budget), progress)
+        if not isinstance(outcome.value, int):
+            raise AcpiexecError(f"cannot read the driver progress {progress} ({outcome.status})",
+                                log="\n".join(outcome.lines[-20:]))
+        return outcome.value
+
+    def _next_tag(self) -> str:
+        if self._batches >= len(_NAME_DIGITS) ** 3:
+            raise AcpiexecError("this acpiexec session ran out of driver names; call restart()")
+        self._batches += 1
+        return _tag(self._batches - 1)
+
+    # -- namespace -------------------------------------------------------------------------------
+    def _read_namespace(self) -> _Namespace:
+        methods = {m.group(1): int(m.group(2)) for m in map(_METHOD_LINE.match, self._command("methods").splitlines())
+                   if m}
+        paths = {"\\" + m.group(1) for m in map(_PATHS_LINE.match, self._command("paths").splitlines()) if m}
+        return _Namespace(methods, paths | set(methods))
+
+    def _find(self, name_seg: str) -> list[str]:
+        return [m.group(1) for m in map(_FIND_LINE.match, self._command(f"find {name_seg}").splitlines()) if m]
+
+    # -- debugger protocol -----------------------------------------------------------------------
+    def _load_aml(self, table: bytes, filename: str) -> None:
+        assert self._workdir is not None
+        (self._workdir / filename).write_bytes(table)
+        output = self._command(f"load {filename}")
+        if "successfully installed and loaded" not in output:
+            raise AcpiexecError(f"acpiexec did not load the generated table {filename}", log=output)
+
+    def _command(self, command: str, timeout: float | None = None) -> str:
+        """Send one debugger command and return its output (up to the next prompt)."""
+        process = self._process
+        if process is None or not process.alive() or process.proc is None or process.proc.stdin is None:
+            self._stop_process()
+            raise AcpiexecError("acpiexec is not running (it exited or was killed); "
+                                "the next request starts a fresh session")
+        try:
+            process.proc.stdin.write(command.encode() + b"\n")
+            process.proc.stdin.flush()
+        except OSError as exc:
+            self._crashed(f"acpiexec stopped accepting commands ({exc})")
+        return self._read_until_prompt(timeout or self.timeout, what=command)
+
+    def _read_until_prompt(self, timeout: float, *, what: str) -> str:
+        assert self._process is not None and self._process.proc is not None
+        stdout = self._process.proc.stdout
+        assert stdout is not None
+        deadline = time.monotonic() + timeout
+        output = self._buf
+        end = output.find(PROMPT)
+        while end < 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._crashed(f"acpiexec did not finish {what!r} within {timeout:g} s; killed it", output)
+            ready, _, _ = select.select([stdout], [], [], min(remaining, 0.5))
+            if not ready:
+                continue
+            data = os.read(stdout.fileno(), 1 << 20)
+            if not data:
+                self._crashed(f"acpiexec exited during {what!r}", output)
+            searched = max(0, len(output) - len(PROMPT))
+            output += data.decode("latin-1")
+            end = output.find(PROMPT, searched)
+        self._buf = output[end + len(PROMPT):]
+        return output[:end + 1]
+
+    def _crashed(self, message: str, output: str = "") -> None:
+        argv = list(self._process.argv) if self._process else []
+        self._stop_process()
+        raise AcpiexecError(message + "; the next request starts a fresh session (memory reset)",
+                            argv=argv, log=output)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def resolve_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    """A :class:`uuid.UUID` from a UUID, its text, or a :data:`DSM_UUIDS` name (``ppi``, ``mor``)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    named = DSM_UUIDS.get(str(value).lower())
+    if named is not None:
+        return named
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise UsageError(f"not a UUID or one of {', '.join(DSM_UUIDS)}: {value!r}") from None
+
+
+def _tag(number: int) -> str:
+    digits = ""
+    for _ in range(3):
+        number, digit = divmod(number, len(_NAME_DIGITS))
+        digits = _NAME_DIGITS[digit] + digits
+    if number:
+        raise UsageError("a batch holds at most 46656 steps")
+    return digits
+
+
+def _load_table(table: bytes | str | os.PathLike[str], index: int, fix: bool) -> _Table:
+    if isinstance(table, (bytes, bytearray, memoryview)):
+        data, label = bytes(table), f"table #{index}"
+    else:
+        data, label = Path(table).read_bytes(), str(table)
+    if len(data) < ACPI_HEADER_SIZE:
+        raise AmlLoadError(f"{label}: {len(data)} bytes is shorter than an ACPI table header")
+    signature = data[:4].decode("latin-1")
+    if signature not in ("DSDT", "SSDT"):
+        raise AmlLoadError(f"{label}: signature {signature!r} is not an AML table (DSDT or SSDT)")
+    declared = int.from_bytes(data[4:8], "little")
+    if declared != len(data):
+        raise AmlLoadError(f"{label}: header length {declared} but the file has {len(data)} bytes")
+    if not checksum_ok(data):
+        if not fix:
+            raise AmlLoadError(f"{label}: bad checksum (byte 9 = {data[9]:#04x}, should be "
+                               f"{fix_checksum(data)[9]:#04x}); QEMU's raw tables need fix_checksums=True")
+        data = fix_checksum(data)
+    return _Table(f"t{index}-{signature.lower()}.aml", data)
+
+
+def _integer_width(tables: list[_Table]) -> int:
+    """ACPICA's integer width: 32 bits if the DSDT has revision < 2, else 64 (acpiexec's own DSDT is rev 2)."""
+    dsdts = [t for t in tables if t.data[:4] == b"DSDT"]
+    if len(dsdts) > 1:
+        raise AmlLoadError("more than one DSDT given; pass one DSDT and any number of SSDTs")
+    return 32 if dsdts and dsdts[0].data[8] < 2 else 64
+
+
+def _check_range(address: int, length: int, width: int) -> None:
+    if not isinstance(address, int) or not isinstance(length, int) or address < 0 or length <= 0:
+        raise UsageError(f"bad memory range: address {address!r}, length {length!r}")
+    if address + length > 1 << width:
+        raise UsageError(f"memory range {address:#x}+{length:#x} exceeds the {width}-bit AML address space")
+
+
+@dataclass
+class _Outcome:
+    """What one debugger ``evaluate`` printed: the returned package, or the failure status."""
+
+    value: AmlValue
+    status: str
+    lines: list[str]
+    needed: int = 0  #: bytes the result needed when it overflowed the debugger buffer
+
+    @classmethod
+    def of(cls, output: str, path: str) -> _Outcome:
+        lines = output.splitlines()
+        for i, line in enumerate(lines):
+            if (m := _RETURNED.match(line)) and m.group(1) == path:
+                try:
+                    value = parse_object_dump(lines[i + 1:])
+                except DumpParseError as exc:
+                    raise AcpiexecError(f"cannot read the result of {path}: {exc}", log=output) from None
+                return cls(value, "", lines)
+            if (m := _FAILED.match(line)) and m.group(1) == path:
+                overflow = [o for o in map(_OVERFLOW.search, lines) if o]
+                return cls(None, m.group(2), lines, int(overflow[0].group(1), 16) if overflow else 0)
+        raise AcpiexecError(f"acpiexec printed no outcome for {path}", log=output)
+
+
+def _step_result(step: Step, value: AmlValue) -> AmlValue:
+    if isinstance(step, WriteMemory):
+        return None
+    if isinstance(step, ReadMemory):  # a field up to the integer width reads as an Integer
+        if isinstance(value, int):
+            return value.to_bytes(step.length, "little")
+        if not isinstance(value, bytes) or len(value) != step.length:
+            raise AcpiexecError(f"memory read at {step.address:#x} returned {value!r}")
+    return value
+
+
+def _strip_source_ref(line: str) -> str:
+    """``ACPI Error: X (20200925/dsutils-696)`` -> ``X``."""
+    return re.sub(r"\s*\(\d{8}/[\w.-]+\)\s*$", "", line.removeprefix("ACPI Error: "))
