@@ -1,0 +1,301 @@
+"""Firmware-side TIS and CRB drivers: send a TPM command through MMIO only, as firmware does.
+
+Why they exist: the PPI firmware models (and users' own firmware tests) must reach the TPM the
+way OVMF's ``Tpm2DeviceLibDTpm`` / ``Tcg2Dxe`` do -- request the locality, commandReady, FIFO
+writes bounded by the burst count, tpmGo, poll, read, relinquish -- so that what the device sees
+is what QEMU sees from real firmware. A driver talks to anything with ``mmio_read(addr, size)`` /
+``mmio_write(addr, size, value)``: a :class:`TisDevice` / :class:`CrbDevice`, or a platform bus.
+
+``transmit(command) -> response`` is the transport the TPM command layer (``TpmClient``) uses.
+Every wait has a deadline: :class:`DriverTimeout`; a TPM that misbehaves (Expect still set after
+the whole command, a malformed response header, CRB tpmSts): :class:`DriverError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ppikit.device.registers import (
+    A_CRB_CTRL_REQ,
+    A_CRB_CTRL_START,
+    A_CRB_CTRL_STS,
+    A_CRB_LOC_CTRL,
+    A_CRB_LOC_STS,
+    CRB_CTRL_REQ_CMD_READY,
+    CRB_CTRL_REQ_GO_IDLE,
+    CRB_CTRL_STS_TPM_IDLE,
+    CRB_CTRL_STS_TPM_STS,
+    CRB_LOC_CTRL_RELINQUISH,
+    CRB_LOC_CTRL_REQUEST_ACCESS,
+    CRB_LOC_STS_GRANTED,
+    CRB_START_INVOKE,
+    TPM_CRB_ADDR_BASE,
+    TPM_TIS_ACCESS_ACTIVE_LOCALITY,
+    TPM_TIS_ACCESS_REQUEST_USE,
+    TPM_TIS_ACCESS_TPM_REG_VALID_STS,
+    TPM_TIS_ADDR_BASE,
+    TPM_TIS_BUFFER_MAX,
+    TPM_TIS_LOCALITY_SHIFT,
+    TPM_TIS_NUM_LOCALITIES,
+    TPM_TIS_REG_ACCESS,
+    TPM_TIS_REG_DATA_FIFO,
+    TPM_TIS_REG_STS,
+    TPM_TIS_STS_COMMAND_READY,
+    TPM_TIS_STS_DATA_AVAILABLE,
+    TPM_TIS_STS_EXPECT,
+    TPM_TIS_STS_TPM_GO,
+    TPM_TIS_STS_VALID,
+    A_CRB_CTRL_CMD_LADDR,
+    A_CRB_CTRL_CMD_SIZE,
+    A_CRB_CTRL_RSP_ADDR,
+    A_CRB_CTRL_RSP_SIZE,
+)
+from ppikit.errors import PpikitError, UsageError
+
+TPM_HEADER_SIZE = 10  #: tag (2), size (4), code (4)
+_MAX_RESPONSE = TPM_TIS_BUFFER_MAX
+
+
+class DriverError(PpikitError):
+    """The TPM interface did not behave as the protocol requires (firmware would fail too)."""
+
+
+class DriverTimeout(DriverError):
+    """A register did not reach the awaited state before the deadline."""
+
+
+class MmioBus(Protocol):
+    """What a driver needs: guest-physical MMIO reads and writes."""
+
+    def mmio_read(self, addr: int, size: int) -> int: ...
+
+    def mmio_write(self, addr: int, size: int, value: int) -> None: ...
+
+
+def _response_size(header: bytes) -> int:
+    size = int.from_bytes(header[2:6], "big")
+    if not TPM_HEADER_SIZE <= size <= _MAX_RESPONSE:
+        raise DriverError(f"malformed TPM response header {header[:TPM_HEADER_SIZE].hex()} (size {size})")
+    return size
+
+
+class _Driver:
+    """Shared deadline polling."""
+
+    def __init__(self, bus: MmioBus, *, base: int | None, default_base: int, timeout: float) -> None:
+        self.bus = bus
+        self.base = getattr(bus, "base", default_base) if base is None else base
+        self.timeout = timeout
+
+    def _wait(self, addr: int, size: int, done: Callable[[int], bool], what: str) -> int:
+        """Poll ``addr`` until ``done(value)``; return the value or raise :class:`DriverTimeout`."""
+        read = self.bus.mmio_read
+        value = read(addr, size)
+        if done(value):
+            return value
+        deadline = time.monotonic() + self.timeout
+        while True:
+            time.sleep(0)  # let a backend thread run, like a firmware stall between polls
+            value = read(addr, size)
+            if done(value):
+                return value
+            if time.monotonic() > deadline:
+                raise DriverTimeout(f"timed out after {self.timeout:g} s waiting for {what} "
+                                    f"(register 0x{addr:08X} = 0x{value:0{2 * size}X})")
+
+
+def _bits_set(mask: int) -> Callable[[int], bool]:
+    return lambda value: value & mask == mask
+
+
+def _bits_clear(mask: int) -> Callable[[int], bool]:
+    return lambda value: not value & mask
+
+
+def _burst(sts: int) -> int:
+    return (sts >> 8) & 0xFFFF
+
+
+_RESPONSE_READY = _bits_set(TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE)
+
+
+class TisDriver(_Driver):
+    """A TIS FIFO driver for one locality, shaped like OVMF's ``Tpm2Tis.c`` / ``TisPc.c``.
+
+    Like OVMF (``Tpm2RequestUseTpm`` once, then ``Tpm2TisTpmCommand`` per command) the locality
+    is requested on first use and kept; it is requested again whenever STS reads all-ones (the
+    locality is no longer active, e.g. after a reset or a seize). ``keep_locality=False``
+    relinquishes it after every command instead, as Linux ``tpm_tis`` does.
+    """
+
+    def __init__(self, bus: MmioBus, *, locality: int = 0, timeout: float = 10.0,
+                 base: int | None = None, keep_locality: bool = True) -> None:
+        """:param bus: the TIS device (or any MMIO bus); its ``base`` is used unless given.
+        :param locality: 0..4 (locality 4 cannot write on QEMU: requests then time out).
+        :param timeout: seconds for each wait (locality grant, commandReady, response).
+        :param keep_locality: keep the locality between commands (OVMF) or relinquish (Linux)."""
+        if locality not in range(TPM_TIS_NUM_LOCALITIES):
+            raise UsageError(f"TIS locality must be 0..4, not {locality!r}")
+        super().__init__(bus, base=base, default_base=TPM_TIS_ADDR_BASE, timeout=timeout)
+        self.locality = locality
+        self.keep_locality = keep_locality
+        window = self.base + (locality << TPM_TIS_LOCALITY_SHIFT)
+        self._access = window + TPM_TIS_REG_ACCESS
+        self._sts = window + TPM_TIS_REG_STS
+        self._fifo = window + TPM_TIS_REG_DATA_FIFO
+
+    def request_locality(self) -> None:
+        """Write requestUse and wait until ACCESS shows tpmRegValidSts | activeLocality."""
+        granted = _bits_set(TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_ACTIVE_LOCALITY)
+        if granted(self.bus.mmio_read(self._access, 1)):
+            return
+        self.bus.mmio_write(self._access, 1, TPM_TIS_ACCESS_REQUEST_USE)
+        self._wait(self._access, 1, granted, f"locality {self.locality}")
+
+    def relinquish_locality(self) -> None:
+        """Write activeLocality to ACCESS (give the locality up)."""
+        self.bus.mmio_write(self._access, 1, TPM_TIS_ACCESS_ACTIVE_LOCALITY)
+
+    def transmit(self, command: bytes) -> bytes:
+        """Send ``command`` and return the complete response."""
+        bus = self.bus
+        bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)
+        sts = bus.mmio_read(self._sts, 4)
+        if sts == 0xFFFFFFFF:  # STS reads all-ones unless our locality is active
+            self.request_locality()
+            bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)
+            sts = bus.mmio_read(self._sts, 4)
+        try:
+            if not sts & TPM_TIS_STS_COMMAND_READY:
+                sts = self._wait(self._sts, 4, _bits_set(TPM_TIS_STS_COMMAND_READY), "STS.commandReady")
+            self._write_command(command, sts)
+            bus.mmio_write(self._sts, 1, TPM_TIS_STS_TPM_GO)
+            try:
+                sts = self._wait(self._sts, 4, _RESPONSE_READY, "STS.dataAvail (command execution)")
+            except DriverTimeout:
+                bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)  # abort, as OVMF does
+                raise
+            response = self._read_response(sts)
+            bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)  # OVMF: ready for the next one
+        finally:
+            if not self.keep_locality:
+                self.relinquish_locality()
+        return response
+
+    def _write_command(self, command: bytes, sts: int) -> None:
+        """FIFO writes bounded by the burst count: 4 bytes per access where the burst allows."""
+        write = self.bus.mmio_write
+        fifo = self._fifo
+        index, total = 0, len(command)
+        burst = _burst(sts)
+        while index < total:
+            if burst == 0:
+                burst = _burst(self._wait(self._sts, 4, _burst, "a non-zero burst count"))
+            end = index + min(burst, total - index)
+            burst -= end - index
+            while end - index >= 4:
+                write(fifo, 4, int.from_bytes(command[index:index + 4], "little"))
+                index += 4
+            while index < end:
+                write(fifo, 1, command[index])
+                index += 1
+        sts = self.bus.mmio_read(self._sts, 4)
+        if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_EXPECT) != TPM_TIS_STS_VALID:
+            raise DriverError(f"TPM still expects data after the whole {total}-byte command "
+                              f"(STS 0x{sts:08X})")
+
+    def _read_response(self, sts: int) -> bytes:
+        """Read the header, then the announced size, in burst-bounded FIFO reads (4 bytes each
+        where the burst allows; the burst never exceeds what is left of the response)."""
+        read, fifo = self.bus.mmio_read, self._fifo
+        data = bytearray()
+        needed = TPM_HEADER_SIZE
+        burst = _burst(sts)
+        while len(data) < needed:
+            if burst == 0:
+                burst = _burst(self._wait(self._sts, 4, _burst, "a non-zero burst count"))
+            chunk = min(burst, (needed - len(data) + 3) & ~3)
+            burst -= chunk
+            while chunk >= 4:
+                data += read(fifo, 4).to_bytes(4, "little")
+                chunk -= 4
+            while chunk > 0:
+                data.append(read(fifo, 1))
+                chunk -= 1
+            if needed == TPM_HEADER_SIZE and len(data) >= TPM_HEADER_SIZE:
+                needed = _response_size(data)
+        sts = read(self._sts, 4)
+        if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE) != TPM_TIS_STS_VALID:
+            raise DriverError(f"TPM has data left after the {needed}-byte response (STS 0x{sts:08X})")
+        return bytes(data[:needed])
+
+
+class CrbDriver(_Driver):
+    """A CRB driver (locality 0), shaped like OVMF's ``Tpm2Ptp.c`` CRB path."""
+
+    def __init__(self, bus: MmioBus, *, timeout: float = 10.0, base: int | None = None) -> None:
+        """:param bus: the CRB device (or any MMIO bus); its ``base`` is used unless given.
+        :param timeout: seconds for each wait (locality grant, cmdReady, Start completion)."""
+        super().__init__(bus, base=base, default_base=TPM_CRB_ADDR_BASE, timeout=timeout)
+        self._buffers: tuple[int, int, int, int] | None = None
+
+    def _buffer_layout(self) -> tuple[int, int, int, int]:
+        """(command address, command size, response address, response size) from the control
+        area, read once (QEMU's are constant)."""
+        if self._buffers is None:
+            read, base = self.bus.mmio_read, self.base
+            self._buffers = (read(base + A_CRB_CTRL_CMD_LADDR, 8), read(base + A_CRB_CTRL_CMD_SIZE, 4),
+                             read(base + A_CRB_CTRL_RSP_ADDR, 8), read(base + A_CRB_CTRL_RSP_SIZE, 4))
+        return self._buffers
+
+    def transmit(self, command: bytes) -> bytes:
+        """Send ``command`` and return the complete response; goIdle and relinquish after."""
+        bus, base = self.bus, self.base
+        cmd_addr, cmd_size, rsp_addr, rsp_size = self._buffer_layout()
+        if len(command) > cmd_size:
+            raise DriverError(f"{len(command)}-byte command exceeds the CRB command buffer ({cmd_size} bytes)")
+        bus.mmio_write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_REQUEST_ACCESS)
+        self._wait(base + A_CRB_LOC_STS, 4, _bits_set(CRB_LOC_STS_GRANTED), "LOC_STS.Granted")
+        try:
+            bus.mmio_write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_CMD_READY)
+            self._wait(base + A_CRB_CTRL_STS, 4, _bits_clear(CRB_CTRL_STS_TPM_IDLE), "CTRL_STS.tpmIdle = 0")
+            _copy_out(bus, cmd_addr, command)
+            bus.mmio_write(base + A_CRB_CTRL_START, 4, CRB_START_INVOKE)
+            self._wait(base + A_CRB_CTRL_START, 4, _bits_clear(CRB_START_INVOKE), "CTRL_START = 0 (command execution)")
+            if bus.mmio_read(base + A_CRB_CTRL_STS, 4) & CRB_CTRL_STS_TPM_STS:
+                raise DriverError("CRB reports a fatal error (CTRL_STS.tpmSts = 1)")
+            header = _copy_in(bus, rsp_addr, TPM_HEADER_SIZE)
+            size = _response_size(header)
+            if size > rsp_size:
+                raise DriverError(f"{size}-byte response exceeds the CRB response buffer ({rsp_size} bytes)")
+            response = header + _copy_in(bus, rsp_addr + TPM_HEADER_SIZE, size - TPM_HEADER_SIZE)
+            bus.mmio_write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_GO_IDLE)
+        finally:
+            bus.mmio_write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_RELINQUISH)
+        return response
+
+
+def _copy_out(bus: MmioBus, addr: int, data: bytes) -> None:
+    """memcpy into guest memory: 8-byte accesses, then the tail."""
+    write = bus.mmio_write
+    index, total = 0, len(data)
+    while total - index >= 8:
+        write(addr + index, 8, int.from_bytes(data[index:index + 8], "little"))
+        index += 8
+    if index < total:
+        write(addr + index, total - index, int.from_bytes(data[index:], "little"))
+
+
+def _copy_in(bus: MmioBus, addr: int, count: int) -> bytes:
+    """memcpy from guest memory: 8-byte accesses, then the tail."""
+    read = bus.mmio_read
+    parts = []
+    index = 0
+    while count - index >= 8:
+        parts.append(read(addr + index, 8).to_bytes(8, "little"))
+        index += 8
+    if index < count:
+        parts.append(read(addr + index, count - index).to_bytes(count - index, "little"))
+    return b"".join(parts)

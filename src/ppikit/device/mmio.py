@@ -1,0 +1,297 @@
+"""What TIS and CRB share as MMIO devices: QEMU's access splitting, the guest-proof entry points,
+asynchronous command execution, and state-dict checking.
+
+Why the splitting lives here and not in the register code: in QEMU the *memory core*, not the
+TPM device, cuts a guest access into pieces the device accepts (``memory_access_size`` in
+``softmmu/physmem.c``): at most ``max_access_size`` (4) bytes, never crossing the natural
+alignment of the address (the ops do not set ``impl.unaligned``). A 16-bit read at TIS STS+1
+therefore reaches the device as two byte reads, and that changes the value (the 1-byte burst
+count clamp). Modelling it once, in the entry point, keeps the register code identical to QEMU's
+handlers.
+
+Guest-proof entry points: :meth:`MmioDevice.mmio_read` / :meth:`MmioDevice.mmio_write` never
+raise for any integer address, size or value:
+
+* sizes 1..8 are accesses (3, 5, 6, 7 are split like any other length, as QEMU's
+  ``address_space_read`` does); any other size reads 0 and writes nothing;
+* a piece outside the device window is not decoded: it reads all-ones (an unclaimed read on a PC
+  bus floats high) and its write is dropped;
+* written values are truncated to the access size (negative values as two's complement);
+* backend failures are caught, answered with QEMU's fatal-error response, and kept in
+  :attr:`MmioDevice.last_backend_error`.
+
+Command execution (QEMU runs backend requests on a thread pool and completes them from its main
+loop) is modelled in one of two ways, chosen per device:
+
+* synchronous (default, ``asynchronous=False``): the backend runs inside the tpmGo / CTRL_START
+  write and the completion is applied before the write returns. Every register value the guest
+  reads is one QEMU could show -- the interleaving where the guest's next access comes after the
+  TPM finished -- but STS never shows EXECUTION (CRB: Start = 1) and a cancel cannot meet a
+  running command. This is the fast mode (no thread hand-off per command).
+* asynchronous (``asynchronous=True``): the command goes to a worker thread, STS shows EXECUTION
+  (CRB: Start = 1) until the response is in, and a cancel or an abort reaches the backend
+  meanwhile. The completion is applied at the next MMIO access (as QEMU applies it between vCPU
+  accesses). A poll of the status register while the command runs waits up to
+  :attr:`MmioDevice.poll_wait` seconds for the completion before answering, so the guest still
+  sees exactly what QEMU would show at that moment and a busy-polling guest loop does not starve
+  the worker thread of the GIL.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ppikit.device.backends.base import FATAL_ERROR_RESPONSE, Backend, BackendError
+from ppikit.errors import LayoutError
+from ppikit.tpm.version import TpmVersion
+
+#: Bit masks for access sizes 0..8 bytes.
+SIZE_MASK = tuple((1 << (8 * n)) - 1 for n in range(9))
+ALL_ONES = 0xFFFFFFFFFFFFFFFF
+
+
+def split_access(offset: int, size: int, max_access: int = 4) -> list[tuple[int, int]]:
+    """QEMU's memory-core split of an access into ``(offset, size)`` pieces, lowest first.
+
+    Each piece is a power of two no larger than ``max_access`` and no larger than the natural
+    alignment of its address (``memory_access_size``): ``split_access(0x19, 2)`` is
+    ``[(0x19, 1), (0x1A, 1)]``; an 8-byte access at 0x5C is ``[(0x5C, 4), (0x60, 4)]``.
+    """
+    pieces = []
+    done = 0
+    while done < size:
+        address = offset + done
+        limit = max_access
+        alignment = address & -address
+        if 0 < alignment < limit:
+            limit = alignment
+        length = min(size - done, limit)
+        length = 1 << (length.bit_length() - 1)  # pow2floor
+        pieces.append((address, length))
+        done += length
+    return pieces
+
+
+def byte_lane(value: int, offset: int, size: int) -> int:
+    """The bytes of 32-bit register ``value`` that a ``size``-byte read at ``offset`` sees
+    (QEMU: shift right by 8 x (offset & 3), truncate to the access size)."""
+    return (value >> ((offset & 3) << 3)) & SIZE_MASK[size]
+
+
+def tpm_header_size(data: bytes | bytearray) -> int:
+    """The big-endian 32-bit size field at bytes 2..5 of a TPM command or response header."""
+    return int.from_bytes(data[2:6], "big")
+
+
+def _execute(backend: Backend, requests: queue.SimpleQueue, results: queue.SimpleQueue) -> None:
+    """Worker thread body: run one command at a time until ``None`` arrives.
+
+    It references the backend and the queues only, never the device, so a device that is no
+    longer used can be collected (its finalizer then stops this thread).
+    """
+    while (request := requests.get()) is not None:
+        command, locality = request
+        try:
+            results.put((bytes(backend.transmit(command, locality)), None))
+        except Exception as exc:  # noqa: BLE001 -- any backend fault is the guest's fatal-error reply
+            results.put((None, exc))
+
+
+class MmioDevice:
+    """Base of the TIS and CRB models: window, splitting, backend calls, command execution.
+
+    Subclasses fill the ``_readers`` / ``_writers`` dispatch tables and implement
+    ``_complete(response, failed)`` for a finished command and ``reset()``.
+    """
+
+    #: Largest piece the memory core hands to the register handlers (``max_access_size``).
+    max_access_size = 4
+
+    def __init__(self, backend: Backend, *, base: int, size: int, asynchronous: bool, poll_wait: float) -> None:
+        self.backend = backend
+        self.base = base
+        self.size = size
+        #: Whether commands run on a worker thread (see the module docstring).
+        self.asynchronous = asynchronous
+        #: How long a status poll waits for an executing command before answering (seconds).
+        self.poll_wait = poll_wait
+        #: The last exception a backend call raised (None if none did since construction).
+        self.last_backend_error: BaseException | None = None
+        #: Why the last reset could not start the backend (QEMU's ``had_startup_error``), or None.
+        self.startup_error: BaseException | None = None
+        self._inflight = False
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        weakref.finalize(self, self._requests.put, None)
+
+    # -- window -----------------------------------------------------------------------------------
+    def contains(self, addr: int) -> bool:
+        """Whether guest-physical ``addr`` lies in this device's MMIO window."""
+        return 0 <= addr - self.base < self.size
+
+    # -- guest entry points -----------------------------------------------------------------------
+    # Subclasses fill ``_readers`` / ``_writers``: one handler per 32-bit word of the window,
+    # called as ``reader(offset, size) -> value`` / ``writer(offset, size, value)`` for one
+    # aligned piece (``value`` already truncated to the piece). The fast path below serves the
+    # common aligned 1/2/4-byte access with a single handler call.
+    _readers: list[Callable[[int, int], int]]
+    _writers: list[Callable[[int, int, int], None]]
+
+    def mmio_read(self, addr: int, size: int) -> int:
+        """A guest read of ``size`` bytes at guest-physical ``addr``, little-endian; never raises."""
+        if self._inflight:
+            self._collect(0)
+        offset = addr - self.base
+        if (size == 4 or size == 1 or size == 2) and 0 <= offset < self.size and not offset & (size - 1):
+            return self._readers[offset >> 2](offset, size)
+        if not 0 < size <= 8:
+            return 0
+        value = 0
+        for piece, length in self._pieces(offset, size):
+            if 0 <= piece < self.size:
+                part = self._readers[piece >> 2](piece, length)
+            else:
+                part = SIZE_MASK[length]
+            value |= part << (8 * (piece - offset))
+        return value
+
+    def mmio_write(self, addr: int, size: int, value: int) -> None:
+        """A guest write of ``size`` bytes of ``value`` at guest-physical ``addr``; never raises."""
+        if self._inflight:
+            self._collect(0)
+        offset = addr - self.base
+        if (size == 4 or size == 1 or size == 2) and 0 <= offset < self.size and not offset & (size - 1):
+            self._writers[offset >> 2](offset, size, value & SIZE_MASK[size])
+            return
+        if not 0 < size <= 8:
+            return
+        for piece, length in self._pieces(offset, size):
+            if 0 <= piece < self.size:
+                self._writers[piece >> 2](piece, length, (value >> (8 * (piece - offset))) & SIZE_MASK[length])
+
+    def _pieces(self, offset: int, size: int) -> list[tuple[int, int]]:
+        return split_access(offset, size, self.max_access_size)
+
+    # -- backend calls ----------------------------------------------------------------------------
+    def _backend_call(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        """Run a backend control call; a failure is recorded and ``default`` returned, as QEMU
+        logs and carries on (cancel, established flag, reset-established)."""
+        try:
+            return call(*args)
+        except Exception as exc:  # noqa: BLE001 -- a guest access must never raise
+            self.last_backend_error = exc
+            return default
+
+    def _reset_with_backend(self, limit: int, reset_registers: Callable[[TpmVersion, int], None]) -> None:
+        """QEMU's reset order around the device's own register reset.
+
+        Finish the command in flight (``tpm_backend_finish_sync``), re-read the backend's version
+        and buffer size (``MIN(size, limit)``), reset the registers, then ``startup(size)``. A
+        failing backend is latched in :attr:`startup_error` (QEMU exits instead) and re-raised as
+        :class:`BackendError`; the registers are reset either way.
+        """
+        self.finish_pending()
+        self.startup_error = None
+        version, buffer_size = TpmVersion.UNSPEC, limit
+        try:
+            version = TpmVersion(int(self.backend.version))
+            buffer_size = min(int(self.backend.get_buffer_size()), limit)
+        except Exception as exc:  # noqa: BLE001 -- recorded, then raised as BackendError below
+            self.startup_error = exc
+        reset_registers(version, buffer_size)
+        if self.startup_error is None:
+            try:
+                self.backend.startup(buffer_size)
+            except Exception as exc:  # noqa: BLE001
+                self.startup_error = exc
+        error = self.startup_error
+        if error is not None:
+            self.last_backend_error = error
+            if isinstance(error, BackendError):
+                raise error
+            raise BackendError(f"backend start-up failed: {error!r}") from error
+
+    # -- asynchronous execution -------------------------------------------------------------------
+    def _submit(self, command: bytes, locality: int) -> None:
+        """Execute a command (QEMU ``tpm_backend_deliver_request``): inline, or on the worker."""
+        if not self.asynchronous:
+            try:
+                self._finish(bytes(self.backend.transmit(command, locality)), None)
+            except Exception as exc:  # noqa: BLE001 -- any backend fault is the guest's fatal-error reply
+                self._finish(None, exc)
+            return
+        if self._worker is None:
+            self._worker = threading.Thread(target=_execute, name="ppikit-tpm-backend", daemon=True,
+                                            args=(self.backend, self._requests, self._results))
+            self._worker.start()
+        self._inflight = True
+        self._requests.put((command, locality))
+
+    def _collect(self, timeout: float | None) -> bool:
+        """Apply the worker's completion if the command has finished (waiting up to ``timeout``
+        seconds; ``None`` = until it finishes). Returns whether it was applied."""
+        try:
+            if timeout == 0:
+                response, error = self._results.get_nowait()
+            else:
+                response, error = self._results.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        self._inflight = False
+        self._finish(response, error)
+        return True
+
+    def _finish(self, response: bytes | None, error: BaseException | None) -> None:
+        if error is not None:
+            self.last_backend_error = error
+            response = FATAL_ERROR_RESPONSE
+        self._complete(response, error is not None)
+
+    def _complete(self, response: bytes, failed: bool) -> None:
+        """Apply a finished command (``response`` is the fatal-error reply if ``failed``)."""
+        raise NotImplementedError
+
+    def finish_pending(self, timeout: float | None = None) -> bool:
+        """Wait for the command in flight, if any, and apply its completion (QEMU's
+        ``tpm_backend_finish_sync``). Returns False only if ``timeout`` expired first."""
+        return not self._inflight or self._collect(timeout)
+
+    def close(self) -> None:
+        """Stop the worker thread (after the command in flight). The backend is not closed."""
+        self.finish_pending()
+        self._requests.put(None)
+        self._worker = None
+
+
+def check_state(state: Mapping[str, Any], interface: str, fields: Mapping[str, tuple[type, int]]) -> None:
+    """Validate a ``get_state()`` dict before ``set_state`` loads it.
+
+    ``fields`` maps each key to ``(type, bound)``: ints must lie in ``0..bound``, lists must
+    have ``bound`` entries, strings (hex) must decode to ``bound`` bytes at most. Raises
+    :class:`LayoutError` naming the offending key.
+    """
+    if not isinstance(state, Mapping):
+        raise LayoutError("device state must be a mapping", field="state")
+    if state.get("interface") != interface:
+        raise LayoutError(f"not a {interface} state: interface={state.get('interface')!r}", field="interface")
+    for key, (kind, bound) in fields.items():
+        if key not in state:
+            raise LayoutError("missing", field=key)
+        value = state[key]
+        if kind is int:
+            ok = type(value) is int and 0 <= value <= bound
+        elif kind is list:
+            ok = isinstance(value, list) and len(value) == bound and all(
+                type(item) is int and 0 <= item <= 0xFFFFFFFF for item in value)
+        else:
+            try:
+                ok = isinstance(value, str) and len(bytes.fromhex(value)) <= bound
+            except ValueError:
+                ok = False
+        if not ok:
+            raise LayoutError(f"bad value {value!r}", field=key)
