@@ -22,6 +22,7 @@ from ppikit.ppi.os_linux import (
     OtherObject,
     SysfsError,
     LinuxPpiSysfs,
+    aml_text,
     attach,
 )
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE, PpiPage
@@ -45,9 +46,10 @@ def linux_ppi(tables: tuple[str, ...], page: str | None, save_page: str | None, 
     Exit 0 when every file reads, 1 when a read fails or there is no ppi directory at all (the
     write's own result, e.g. EPERM for a blocked operation, does not count), 2 for bad input.
     """
-    data = [read_input(path, "ACPI table") for path in tables]
+    for path in tables:
+        read_input(path, "ACPI table")  # a missing file is named as such
     page_bytes = PpiPage.parse(read_input(page, "PPI page")).build() if page else None
-    with AcpiRuntime(data, fix_checksums=True) as runtime:
+    with AcpiRuntime(list(tables), fix_checksums=True) as runtime:
         if page_bytes is not None:
             runtime.write_memory(TPM_PPI_ADDR_BASE, page_bytes)
         try:
@@ -103,19 +105,6 @@ def _write(sysfs: LinuxPpiSysfs, request: str) -> dict[str, Any]:
 def _save(runtime: AcpiRuntime, path: str | None) -> None:
     if path is not None:
         write_output(path, runtime.read_memory(TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE), "PPI page")
-
-
-def aml_text(value: AcpiValue) -> str:
-    """ASL-like spelling of a value: ``0x2``, ``"1.3"``, ``Buffer{FF 01}``, ``Package{0x0, 0x5}``."""
-    if isinstance(value, OtherObject):
-        return f"<{value.kind}>"
-    if isinstance(value, int):
-        return hex(value)
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, (bytes, bytearray)):
-        return "Buffer{" + bytes(value).hex(" ").upper() + "}"
-    return "Package{" + ", ".join(aml_text(element) for element in value) + "}"
 
 
 def _json_value(value: AcpiValue | None) -> Any:

@@ -285,7 +285,9 @@ class LinuxPpiSysfs:
         """
         sysfs = cls(dsm, "", operations_format)
         if not sysfs._check_dsm(1 << TPM_PPI_FN_VERSION):
-            raise NoPpiDirectory("_DSM fn 0 rev 1 does not advertise functions 0 and 1 (acpi_check_dsm)")
+            answer = sysfs.calls[-1].result
+            raise NoPpiDirectory("_DSM fn 0 rev 1 does not advertise functions 0 and 1 (acpi_check_dsm); "
+                                 f"it answered {'nothing' if answer is None else aml_text(answer)}")
         version = sysfs._evaluate(TPM_PPI_REVISION_ID_1, TPM_PPI_FN_VERSION, AcpiType.STRING)
         if version is not None:
             sysfs.version = str(version)[:TPM_PPI_VERSION_LEN]  # strscpy into char[4]
@@ -492,6 +494,19 @@ class SysfsRead:
                 "reason": None if self.error is None else self.error.reason or None}
 
 
+def aml_text(value: AcpiValue) -> str:
+    """ASL-like spelling of a value: ``0x2``, ``"1.3"``, ``Buffer{FF 01}``, ``Package{0x0, 0x5}``."""
+    if isinstance(value, OtherObject):
+        return f"<{value.kind}>"
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (bytes, bytearray)):
+        return "Buffer{" + bytes(value).hex(" ").upper() + "}"
+    return "Package{" + ", ".join(aml_text(element) for element in value) + "}"
+
+
 def _all_integers(elements: Sequence[AcpiValue]) -> bool:
     return all(acpi_type(element) is AcpiType.INTEGER for element in elements)
 
@@ -547,7 +562,10 @@ def attach(runtime: AcpiRuntime, *, device: str | None = None,
         if not devices:
             raise NoPpiDirectory(f"no TPM device: no _HID/_CID in {', '.join(TPM_DEVICE_IDS)}")
         device = devices[0]
-    return LinuxPpiSysfs.probe(RuntimeDsm(runtime, device), operations_format=operations_format)
+    try:
+        return LinuxPpiSysfs.probe(RuntimeDsm(runtime, device), operations_format=operations_format)
+    except NoPpiDirectory as exc:
+        raise NoPpiDirectory(f"{device}: {exc}") from None
 
 
 def _to_aml(value: AcpiValue, mask: int) -> AmlArg:
