@@ -110,7 +110,7 @@ def tpm2_rc_name(code: int) -> str:
     if code == TPM_RC_BAD_TAG:
         return "TPM_RC_BAD_TAG"
     if code & TPM_RC_FMT1_BIT:
-        name = TPM2_RC_FMT1.get(code & 0x3F, f"TPM_RC_FMT1 error 0x{RC_FMT1 + (code & 0x3F):03X}")
+        name = TPM2_RC_FMT1.get(code & 0x3F, f"unknown TPM 2.0 format-1 error 0x{RC_FMT1 + (code & 0x3F):03X}")
         if code & TPM_RC_P_BIT:
             return f"{name} (parameter {(code >> 8) & 0xF})"
         number = (code >> 8) & 0x7
