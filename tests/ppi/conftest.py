@@ -1,0 +1,112 @@
+"""Shared fixtures for tests/ppi (append-only: add yours below, do not change others').
+
+Firmware-model tests (helper E): a minimal machine -- fw_cfg with ``etc/tpm/config``, guest memory
+with the PPI page, a real swtpm reached through the firmware transport, firmware NV variables --
+and the same boot loop the platform runs: machine reset (swtpm STOP/SET_BUFFERSIZE/INIT), then
+``firmware.boot(ctx)``, again while the firmware asks for a reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ppikit.device.backends.swtpm import SwtpmBackend
+from ppikit.fwcfg.device import FwCfgDevice
+from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
+from ppikit.platform.memory import GuestMemory
+from ppikit.ppi.firmware.base import BootContext, BootOutcome, ConfirmPolicy, Firmware, Timeline, accept
+from ppikit.ppi.page import TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE, PpiPage
+from ppikit.tpm.client import Tpm2Client, Tpm12Client, backend_transport
+from ppikit.tpm.version import TpmVersion
+
+
+@dataclass
+class FirmwareMachine:
+    """Just enough machine to boot a firmware model against a real swtpm."""
+
+    backend: SwtpmBackend
+    fwcfg: FwCfgDevice = field(default_factory=FwCfgDevice)
+    memory: GuestMemory = field(default_factory=lambda: GuestMemory.with_ppi(TPM_PPI_ADDR_BASE))
+    ppi_address: int = TPM_PPI_ADDR_BASE
+    nv: dict[str, Any] = field(default_factory=dict)
+    timeline: Timeline = field(default_factory=Timeline)
+    boots: int = 0
+
+    def __post_init__(self) -> None:
+        self.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(self.ppi_address, self.backend.version).build())
+
+    # -- the TPM as firmware and as the test see it --------------------------------------------
+    def transmit(self, command: bytes) -> bytes:
+        return self.backend.transmit(command, 0)
+
+    @property
+    def tpm2(self) -> Tpm2Client:
+        return Tpm2Client(backend_transport(self.backend))
+
+    @property
+    def tpm12(self) -> Tpm12Client:
+        return Tpm12Client(backend_transport(self.backend))
+
+    # -- the page ---------------------------------------------------------------------------------
+    @property
+    def page(self) -> PpiPage:
+        return PpiPage.parse(self.memory.read(self.ppi_address, TPM_PPI_ADDR_SIZE))
+
+    def raw_page(self) -> bytes:
+        return self.memory.read(self.ppi_address, TPM_PPI_ADDR_SIZE)
+
+    def request(self, op: int, param: int = 0) -> None:
+        """What the ``_DSM`` fn 7 does: store pprq (and pprm)."""
+        page = self.page
+        page.pprq, page.pprm = op, param
+        self.memory.write(self.ppi_address, page.build())
+
+    # -- booting ---------------------------------------------------------------------------------
+    def boot(self, firmware: Firmware, confirm: ConfirmPolicy = accept) -> BootOutcome:
+        """Machine reset (QEMU's tpm reset: backend startup), then one firmware boot."""
+        self.backend.startup(self.backend.get_buffer_size())
+        self.boots += 1
+        ctx = BootContext(self.fwcfg, self.memory, self.transmit, self.nv, confirm, self.timeline, self.boots)
+        return firmware.boot(ctx)
+
+    def run(self, firmware: Firmware, confirm: ConfirmPolicy = accept, max_boots: int = 4) -> list[BootOutcome]:
+        """Boot until the firmware hands over to the OS; every outcome, in order."""
+        outcomes = [self.boot(firmware, confirm)]
+        while outcomes[-1].reset_requested:
+            assert len(outcomes) < max_boots, f"firmware kept resetting: {outcomes}"
+            outcomes.append(self.boot(firmware, confirm))
+        return outcomes
+
+
+@pytest.fixture
+def swtpm2() -> Iterator[SwtpmBackend]:
+    with SwtpmBackend(TpmVersion.TPM_2_0) as backend:
+        yield backend
+
+
+@pytest.fixture
+def swtpm12() -> Iterator[SwtpmBackend]:
+    with SwtpmBackend(TpmVersion.TPM_1_2) as backend:
+        yield backend
+
+
+@pytest.fixture
+def machine2(swtpm2: SwtpmBackend) -> FirmwareMachine:
+    """A TPM 2.0 machine, PPI page at QEMU's address, nothing booted yet."""
+    return FirmwareMachine(swtpm2)
+
+
+@pytest.fixture
+def machine12(swtpm12: SwtpmBackend) -> FirmwareMachine:
+    """A TPM 1.2 machine, PPI page at QEMU's address, nothing booted yet."""
+    return FirmwareMachine(swtpm12)
+
+
+@pytest.fixture
+def make_machine() -> type[FirmwareMachine]:
+    """The machine class, for tests that need their own fw_cfg, memory map or PPI address."""
+    return FirmwareMachine
