@@ -14,6 +14,7 @@ spec's.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -39,6 +40,7 @@ EXT_OP_PREFIX = 0x5B
 ROOT_CHAR = 0x5C
 LOCAL0_OP = 0x60
 LOCAL1_OP = 0x61
+LOCAL2_OP = 0x62
 ARG0_OP = 0x68
 ARG1_OP = 0x69
 STORE_OP = 0x70
@@ -47,6 +49,7 @@ INCREMENT_OP = 0x75
 DEREF_OF_OP = 0x83
 INDEX_OP = 0x88
 LNOT_OP = 0x92
+LEQUAL_OP = 0x93
 LGREATER_OP = 0x94
 LLESS_OP = 0x95
 IF_OP = 0xA0
@@ -114,6 +117,7 @@ def normalize_path(path: str) -> str:
     return "\\" + ".".join(seg.rstrip("_") or "_" for seg in name_segments(path))
 
 
+@lru_cache(maxsize=4096)
 def name_string(path: str) -> bytes:
     """NameString: ``\\A.B.C`` is absolute (root char); ``ABCD`` is relative (a method-local name).
 
@@ -224,26 +228,50 @@ def index_of(path: str, position: int, *, width: int) -> bytes:
     return bytes([INDEX_OP]) + name_string(path) + integer(position, width=width) + bytes([NULL_NAME])
 
 
-def package_slice_method(path: str, source: str) -> bytes:
-    """A method returning elements ``[Arg0, Arg0 + Arg1)`` of the package named ``source``.
+def _block(opcode: int, predicate: bytes, body: bytes) -> bytes:
+    inner = predicate + body
+    return bytes([opcode]) + pkg_length(len(inner)) + inner
 
-    ASL::
+
+def blocks_slice_method(path: str, blocks: Sequence[str], *, width: int) -> bytes:
+    """A method returning ``Package (Arg1) {blocks[Arg0], blocks[Arg0 + 1], ...}`` (copies of the packages).
+
+    Why blocks: ACPICA walks every element of a package (recursively) to update reference counts each
+    time the package is referenced, so one large result package makes each store O(n). Results live
+    in small block packages; this method hands a run of them to the debugger in one evaluation. ASL::
 
         Method (path, 2, Serialized) {
             Local0 = Package (Arg1) {}
             Local1 = Zero
-            While (Local1 < Arg1) { Local0 [Local1] = DerefOf (source [Arg0 + Local1]); Local1++ }
+            While (Local1 < Arg1) {
+                Local2 = Arg0 + Local1
+                If (Local2 == 0) { Local0 [Local1] = blocks[0] }  ...  (one If per block)
+                Local1++
+            }
             Return (Local0)
         }
     """
     new_package = bytes([VAR_PACKAGE_OP]) + pkg_length(1) + bytes([ARG1_OP])
-    element = bytes([DEREF_OF_OP, INDEX_OP]) + name_string(source) + bytes([ADD_OP, ARG0_OP, LOCAL1_OP, NULL_NAME,
-                                                                           NULL_NAME])
-    loop_body = (bytes([LLESS_OP, LOCAL1_OP, ARG1_OP])
-                 + store(element, bytes([INDEX_OP, LOCAL0_OP, LOCAL1_OP, NULL_NAME]))
-                 + bytes([INCREMENT_OP, LOCAL1_OP]))
+    selects = b"".join(_block(IF_OP, bytes([LEQUAL_OP, LOCAL2_OP]) + integer(i, width=width),
+                              store(name_string(block), bytes([INDEX_OP, LOCAL0_OP, LOCAL1_OP, NULL_NAME])))
+                       for i, block in enumerate(blocks))
+    per_block = bytes([ADD_OP, ARG0_OP, LOCAL1_OP, LOCAL2_OP]) + selects + bytes([INCREMENT_OP, LOCAL1_OP])
     body = (store(new_package, bytes([LOCAL0_OP])) + store(bytes([ZERO_OP]), bytes([LOCAL1_OP]))
-            + bytes([WHILE_OP]) + pkg_length(len(loop_body)) + loop_body + return_(bytes([LOCAL0_OP])))
+            + _block(WHILE_OP, bytes([LLESS_OP, LOCAL1_OP, ARG1_OP]), per_block)
+            + return_(bytes([LOCAL0_OP])))
+    return method(path, 2, body, serialized=True)
+
+
+def blocks_element_method(path: str, blocks: Sequence[str], *, width: int) -> bytes:
+    """A method returning element ``Arg1`` of ``blocks[Arg0]`` (for results too big to return in bulk).
+
+    ASL: ``Method (path, 2, Serialized) { If (Arg0 == 0) { Local0 = blocks[0] } ...
+    Return (DerefOf (Local0 [Arg1])) }``
+    """
+    body = (b"".join(_block(IF_OP, bytes([LEQUAL_OP, ARG0_OP]) + integer(i, width=width),
+                            store(name_string(block), bytes([LOCAL0_OP])))
+                     for i, block in enumerate(blocks))
+            + return_(bytes([DEREF_OF_OP, INDEX_OP, LOCAL0_OP, ARG1_OP, NULL_NAME])))
     return method(path, 2, body, serialized=True)
 
 

@@ -59,6 +59,10 @@ DEFAULT_MEMORY_WINDOWS: tuple[tuple[int, int], ...] = ((TPM_PPI_ADDR_BASE, TPM_P
 SECONDS_PER_STEP = 0.005
 #: acpiexec returns evaluation results through a 16 KiB buffer; result slices aim below this size.
 DEBUGGER_BUFFER_BUDGET = 0x3000
+#: Results per block package (see :class:`_Driver`).
+RESULT_BLOCK = 64
+#: Initial estimate of a result block's size in the debugger buffer (64 Integers), refined on overflow.
+BYTES_PER_BLOCK_GUESS = 1600
 #: Largest single ReadMemory step (its Buffer must fit the debugger's result buffer).
 MAX_READ_STEP = 0x2000
 
@@ -173,6 +177,7 @@ class AcpiRuntime:
         self._workdir: Path | None = None
         self._buf = ""
         self._batches = 0
+        self._bytes_per_block = BYTES_PER_BLOCK_GUESS
         self._namespace = _Namespace()
         self.restarts = -1  #: how many times the session was (re)started after the first start
 
@@ -265,12 +270,14 @@ class AcpiRuntime:
             raise result
 
     def read_memory(self, address: int, length: int) -> bytes:
-        """Read ``length`` bytes of SystemMemory at ``address``."""
-        result = self.run([ReadMemory(address, length)])[0]
-        if isinstance(result, AmlEvalError):
-            raise result
-        assert isinstance(result, bytes)
-        return result
+        """Read ``length`` bytes of SystemMemory at ``address`` (one round trip, any length)."""
+        _check_range(address, length, self.integer_width)
+        parts = self.run([ReadMemory(a, min(MAX_READ_STEP, address + length - a))
+                          for a in range(address, address + length, MAX_READ_STEP)])
+        for part in parts:
+            if isinstance(part, AmlEvalError):
+                raise part
+        return b"".join(parts)  # type: ignore[arg-type]
 
     def dsm(self, device: str, dsm_uuid: uuid.UUID | str, revision: int, function: int,
             args: Sequence[bc.AmlArg] = ()) -> AmlValue:
@@ -302,59 +309,68 @@ class AcpiRuntime:
         if not steps:
             return []
         self.start()
-        calls = [self._check_step(s) for s in steps]
-        tag = self._next_tag()
-        driver, results, slicer, progress = (f"{HELPER_SCOPE}.{kind}{tag}" for kind in "DRSP")
-        body = b"".join(bc.if_arg0_at_most(k, self._step_aml(k, s, results, progress), width=self.integer_width)
-                        for k, s in enumerate(calls))
-        table = (bc.name(results, bc.package([0] * len(steps), width=self.integer_width))
-                 + bc.name(progress, bc.integer(0))
-                 + bc.method(driver, 1, body + bc.return_(bc.name_string(results)), serialized=True)
-                 + bc.package_slice_method(slicer, results))
-        self._load_aml(bc.definition_block(table, oem_table_id=f"PKD{tag}"), f"d{tag}.aml")
+        checked = [self._check_step(s) for s in steps]
+        driver = _Driver(f"{HELPER_SCOPE}.T{self._next_tag()}", len(checked), self.integer_width)
+        self._load_aml(driver.table([self._step_aml(k, s, aml, driver) for k, (s, aml) in enumerate(checked)]),
+                       driver.filename)
+        checked_steps = [s for s, _ in checked]
         outcomes: dict[int, AmlValue | AmlEvalError] = {}
         budget = self.timeout + SECONDS_PER_STEP * len(steps)
         start = 0
-        while True:
-            outcome = _Outcome.of(self._command(f"evaluate {driver} {start:#x}", budget), driver)
-            if isinstance(outcome.value, list) or outcome.needed:
-                values = outcome.value if isinstance(outcome.value, list) else \
-                    self._read_sliced(slicer, len(steps), outcome.needed, budget)
+        values: list[AmlValue] | None = None
+        while start < len(steps):
+            outcome = _Outcome.of(self._command(f"evaluate {driver.method} {start:#x}", budget), driver.method)
+            if isinstance(outcome.value, list) or outcome.needed:  # all steps ran; DRVR returns block 0
+                values = outcome.value if isinstance(outcome.value, list) else None
                 break
-            failed = self._progress(progress, budget)
+            failed = self._progress(driver.progress, budget)
             if not start <= failed < len(steps):
-                raise AcpiexecError(f"{driver} failed outside its steps ({outcome.status})",
+                raise AcpiexecError(f"{driver.method} failed outside its steps ({outcome.status})",
                                     log="\n".join(outcome.lines[-20:]))
-            outcomes[failed] = self._step_error(calls[failed], outcome, driver)
+            outcomes[failed] = self._step_error(checked_steps[failed], outcome, driver.method)
             start = failed + 1
-            if start == len(steps):
-                values = self._read_sliced(slicer, len(steps), 0, budget)
-                break
-        return [outcomes[k] if k in outcomes else _step_result(s, values[k]) for k, s in enumerate(calls)]
+        if values is None or len(driver.blocks) > 1:
+            values = self._read_results(driver, budget, values)
+        return [outcomes[k] if k in outcomes else _step_result(s, values[k]) for k, s in enumerate(checked_steps)]
 
-    def _read_sliced(self, slicer: str, count: int, needed: int, budget: float) -> list[AmlValue]:
-        """Read the results package in slices that fit acpiexec's 16 KiB debugger result buffer."""
-        values: list[AmlValue] = []
-        chunk = count if not needed else max(1, count * DEBUGGER_BUFFER_BUDGET // needed)
-        while len(values) < count:
-            size = min(chunk, count - len(values))
-            outcome = _Outcome.of(self._command(f"evaluate {slicer} {len(values):#x} {size:#x}", budget), slicer)
+    def _read_results(self, driver: _Driver, budget: float, block0: list[AmlValue] | None) -> list[AmlValue]:
+        """Read the result blocks (after ``block0``, if known) in runs that fit acpiexec's 16 KiB buffer."""
+        values: list[AmlValue] = list(block0 or [])
+        blocks = len(driver.blocks)
+        first = 1 if block0 is not None else 0
+        while first < blocks:
+            size = min(blocks - first, max(1, DEBUGGER_BUFFER_BUDGET // self._bytes_per_block))
+            command = f"evaluate {driver.slicer} {first:#x} {size:#x}"
+            outcome = _Outcome.of(self._command(command, budget), driver.slicer)
             if isinstance(outcome.value, list):
-                values += outcome.value
-            elif outcome.needed and size > 1:
-                chunk = max(1, size * DEBUGGER_BUFFER_BUDGET // outcome.needed)
+                for block in outcome.value:
+                    values += block if isinstance(block, list) else [block]
+                first += size
+            elif outcome.needed:
+                self._bytes_per_block = max(self._bytes_per_block + 1, -(-outcome.needed // size))
+                if size == 1:
+                    values += [self._read_element(driver, first, i, budget)
+                               for i in range(min(driver.block_size, driver.count - first * driver.block_size))]
+                    first += 1
             else:
-                raise AcpiexecError(f"acpiexec could not return result {len(values)} ({outcome.status}); "
-                                    "results must fit its 16 KiB debugger buffer", log="\n".join(outcome.lines))
-        return values
+                raise AcpiexecError(f"reading results of {driver.method} failed ({outcome.status})",
+                                    log="\n".join(outcome.lines[-20:]))
+        return values[:driver.count]
 
-    def _step_aml(self, k: int, step: Step, results_path: str, progress: str) -> bytes:
+    def _read_element(self, driver: _Driver, block: int, index: int, budget: float) -> AmlValue:
+        outcome = _Outcome.of(self._command(f"evaluate {driver.element} {block:#x} {index:#x}", budget),
+                              driver.element)
+        if outcome.status:
+            raise AcpiexecError(f"result {block * driver.block_size + index} does not fit acpiexec's 16 KiB "
+                                f"debugger buffer ({outcome.status})", log="\n".join(outcome.lines[-20:]))
+        return outcome.value
+
+    def _step_aml(self, k: int, step: Step, call_aml: bytes, driver: _Driver) -> bytes:
         width = self.integer_width
-        marker = bc.store(bc.integer(k, width=width), bc.name_string(progress))
-        target = bc.index_of(results_path, k, width=width)
+        marker = bc.store(bc.integer(k, width=width), bc.name_string(driver.progress))
+        target = driver.result_target(k)
         if isinstance(step, Call):
-            args = step.args if step.path in self._namespace.methods else ()
-            return marker + bc.store(bc.invocation(step.path, args, width=width), target)
+            return marker + bc.store(call_aml, target)
         region, unit = f"Q{_tag(k)}", f"F{_tag(k)}"
         length = step.length if isinstance(step, ReadMemory) else len(step.data)
         decl = (bc.operation_region(region, step.address, length, width=width)
@@ -363,25 +379,34 @@ class AcpiRuntime:
             return marker + decl + bc.store(bc.name_string(unit), target)
         return marker + decl + bc.store(bc.buffer(step.data), bc.name_string(unit)) + bc.store(bc.integer(0), target)
 
-    def _check_step(self, step: Step) -> Step:
-        """Normalise paths, check arity against the namespace, validate ranges, before any AML runs."""
+    def _check_step(self, step: Step) -> tuple[Step, bytes]:
+        """Normalise and validate a step before any AML runs; encode a call's invocation.
+
+        A call's arguments must match the method's arity: in AML the callee's ``ArgCount`` decides
+        how many terms after the name are arguments, so a mismatch would silently mis-parse.
+        An unknown path is emitted without arguments so that ACPICA itself reports AE_NOT_FOUND.
+        """
         if isinstance(step, Call):
             path = bc.normalize_path(step.path)
             args = tuple(step.args)
-            for arg in args:  # encode once to reject bad values with a clear message
-                bc.data_object(arg, width=self.integer_width)
             arity = self._namespace.methods.get(path)
             if arity is not None and arity != len(args):
                 raise UsageError(f"{path} takes {arity} argument(s), got {len(args)}")
             if arity is None and args and path in self._namespace.paths:
                 raise UsageError(f"{path} is not a method; it takes no arguments (got {len(args)})")
-            return Call(path, args)
+            invocation = bc.invocation(path, args, width=self.integer_width)  # rejects bad values
+            if arity is None:
+                invocation = bc.name_string(path)
+            return Call(path, args), invocation
         if isinstance(step, ReadMemory):
             _check_range(step.address, step.length, self.integer_width)
-            return step
+            if step.length > MAX_READ_STEP:
+                raise UsageError(f"one ReadMemory step reads at most {MAX_READ_STEP:#x} bytes "
+                                 f"(read_memory() splits larger reads)")
+            return step, b""
         if isinstance(step, WriteMemory):
             _check_range(step.address, len(step.data), self.integer_width)
-            return WriteMemory(step.address, bytes(step.data))
+            return WriteMemory(step.address, bytes(step.data)), b""
         raise UsageError(f"not a runtime step: {step!r}")
 
     def _step_error(self, step: Step, outcome: _Outcome, driver: str) -> AmlValue | AmlEvalError:
@@ -530,6 +555,43 @@ def _check_range(address: int, length: int, width: int) -> None:
         raise UsageError(f"bad memory range: address {address!r}, length {length!r}")
     if address + length > 1 << width:
         raise UsageError(f"memory range {address:#x}+{length:#x} exceeds the {width}-bit AML address space")
+
+
+@dataclass
+class _Driver:
+    """Names and layout of one generated driver table (everything lives in Device ``scope``).
+
+    Results go to packages of :data:`RESULT_BLOCK` elements (see :func:`bc.blocks_slice_method`);
+    ``PROG`` holds the index of the step being performed; ``DRVR(first_step)`` runs the steps and
+    returns the first block; ``SLCE(first_block, blocks)`` and ``ELEM(block, index)`` read results.
+    """
+
+    scope: str
+    count: int
+    width: int
+    block_size: int = 0
+
+    def __post_init__(self) -> None:
+        self.block_size = min(RESULT_BLOCK, self.count)
+        self.blocks = [f"{self.scope}.B{_tag(b)}" for b in range(-(-self.count // self.block_size))]
+        self.method, self.progress = f"{self.scope}.DRVR", f"{self.scope}.PROG"
+        self.slicer, self.element = f"{self.scope}.SLCE", f"{self.scope}.ELEM"
+        self.filename = self.scope.rsplit(".", 1)[1].lower() + ".aml"
+
+    def result_target(self, k: int) -> bytes:
+        block, index = divmod(k, self.block_size)
+        return bc.index_of(self.blocks[block], index, width=self.width)
+
+    def table(self, steps: list[bytes]) -> bytes:
+        width = self.width
+        body = b"".join(bc.if_arg0_at_most(k, step, width=width) for k, step in enumerate(steps))
+        sizes = [min(self.block_size, self.count - b * self.block_size) for b in range(len(self.blocks))]
+        aml = (bc.device(self.scope) + bc.name(self.progress, bc.integer(0))
+               + b"".join(bc.name(path, bc.package([0] * size, width=width)) for path, size in zip(self.blocks, sizes))
+               + bc.method(self.method, 1, body + bc.return_(bc.name_string(self.blocks[0])), serialized=True)
+               + bc.blocks_slice_method(self.slicer, self.blocks, width=width)
+               + bc.blocks_element_method(self.element, self.blocks, width=width))
+        return bc.definition_block(aml, oem_table_id="PPIKIT" + self.scope[-2:])
 
 
 @dataclass
