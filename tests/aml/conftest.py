@@ -31,3 +31,9 @@ def qemu_table(variant: str, signature: str, *, fixed: bool = True) -> bytes:
 def qemu_tables():
     """The :func:`qemu_table` loader as a fixture."""
     return qemu_table
+
+
+@pytest.fixture(scope="module")
+def qemu_tables_module():
+    """:func:`qemu_table` for module-scoped fixtures."""
+    return qemu_table
