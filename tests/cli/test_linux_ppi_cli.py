@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from ppikit.aml.iasl import compile_asl
 from ppikit.ppi.page import PpiPage
@@ -27,27 +31,36 @@ LINUX_61_TRANSCRIPT = (
 )
 
 
-def ovmf_page_file(directory: Path, **fields: int) -> Path:
-    page = PpiPage.blank()
-    page.ppin = 1
-    for op in OVMF_ALLOWED_OPS:
-        page.func[op] = 3
-    for name, value in fields.items():
-        setattr(page, name, value)
-    path = directory / "page.bin"
-    path.write_bytes(page.build())
+@pytest.fixture(scope="module")
+def ovmf_page(tmp_path_factory):
+    """OVMF's page made the way a user would: ``ppikit region encode``."""
+    path = tmp_path_factory.mktemp("page") / "ovmf.bin"
+    funcs = [arg for op in OVMF_ALLOWED_OPS for arg in ("--func", f"{op}=3")]
+    proc = subprocess.run([sys.executable, "-m", "ppikit", "region", "encode", "--set", "ppin=1", *funcs,
+                           "-o", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
     return path
 
 
-def test_prints_what_linux_6_1_printed(ppikit, tmp_path):
-    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page_file(tmp_path))
+def with_fields(page: Path, directory: Path, **fields: int) -> Path:
+    """A copy of ``page`` with ``fields`` changed."""
+    parsed = PpiPage.parse(page.read_bytes())
+    for name, value in fields.items():
+        setattr(parsed, name, value)
+    path = directory / "changed.bin"
+    path.write_bytes(parsed.build())
+    return path
+
+
+def test_prints_what_linux_6_1_printed(ppikit, ovmf_page):
+    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page)
     assert (result.code, result.err) == (0, "")
     assert result.out == LINUX_61_TRANSCRIPT
 
 
-def test_write_request_23_3_then_reads_and_saves_the_page(ppikit, tmp_path):
+def test_write_request_23_3_then_reads_and_saves_the_page(ppikit, ovmf_page, tmp_path):
     saved = tmp_path / "after.bin"
-    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page_file(tmp_path), "--write-request", "23 3",
+    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page, "--write-request", "23 3",
                     "--save-page", saved)
     assert result.code == 0, result.err
     assert result.out.startswith("# /sys/class/tpm/tpm0/ppi for \\_SB.PCI0.SF8.TPM\n"
@@ -56,8 +69,8 @@ def test_write_request_23_3_then_reads_and_saves_the_page(ppikit, tmp_path):
     assert (page.pprq, page.pprm, page.func[23]) == (23, 3, 3)
 
 
-def test_refused_write_shows_the_errno_and_reads_go_on(ppikit, tmp_path):
-    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page_file(tmp_path, lppr=5, pprp=0xFFFFFFF0),
+def test_refused_write_shows_the_errno_and_reads_go_on(ppikit, ovmf_page, tmp_path):
+    result = ppikit("linux-ppi", QEMU_TPM2, "--page", with_fields(ovmf_page, tmp_path, lppr=5, pprp=0xFFFFFFF0),
                     "--write-request", "2")
     assert result.code == 0  # a refused request is Linux's answer, not a defect of the tables
     assert ('$ echo "2" > request\nbash: echo: write error: Operation not permitted [EPERM]\n'
@@ -65,8 +78,8 @@ def test_refused_write_shows_the_errno_and_reads_go_on(ppikit, tmp_path):
     assert "$ cat response\n5 0xFFFFFFF0: User Abort\n" in result.out
 
 
-def test_json_with_cached_format(ppikit, tmp_path):
-    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page_file(tmp_path), "--format", "cached",
+def test_json_with_cached_format(ppikit, ovmf_page):
+    result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page, "--format", "cached",
                     "--write-request", "5", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
