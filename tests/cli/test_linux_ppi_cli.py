@@ -71,8 +71,9 @@ def test_write_request_23_3_then_reads_and_saves_the_page(ppikit, ovmf_page, tmp
 
 def test_refused_write_shows_the_errno_and_reads_go_on(ppikit, ovmf_page, tmp_path):
     result = ppikit("linux-ppi", QEMU_TPM2, "--page", with_fields(ovmf_page, tmp_path, lppr=5, pprp=0xFFFFFFF0),
-                    "--write-request", "2")
+                    "--write-request", "2", "--calls")
     assert result.code == 0  # a refused request is Linux's answer, not a defect of the tables
+    assert "\n#   rev 1 fn 7 Package{0x2} -> 0x1\n" in result.out  # func[2] == 0: QEMU answers 1
     assert ('$ echo "2" > request\nbash: echo: write error: Operation not permitted [EPERM]\n'
             in result.out)
     assert "$ cat response\n5 0xFFFFFFF0: User Abort\n" in result.out

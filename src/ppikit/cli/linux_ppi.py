@@ -17,11 +17,11 @@ from ppikit.cli._common import echo_json, read_input, write_output
 from ppikit.ppi.os_linux import (
     AcpiValue,
     DsmCall,
+    LinuxPpiSysfs,
     NoPpiDirectory,
     OperationsFormat,
     OtherObject,
     SysfsError,
-    LinuxPpiSysfs,
     aml_text,
     attach,
 )
@@ -48,6 +48,7 @@ def linux_ppi(tables: tuple[str, ...], page: str | None, save_page: str | None, 
     """
     for path in tables:
         read_input(path, "ACPI table")  # a missing file is named as such
+    # Linux loads a table whose checksum is wrong (with a warning); QEMU's raw tables carry 0.
     page_bytes = PpiPage.parse(read_input(page, "PPI page")).build() if page else None
     with AcpiRuntime(list(tables), fix_checksums=True) as runtime:
         if page_bytes is not None:

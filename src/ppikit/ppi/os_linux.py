@@ -8,9 +8,11 @@ throws away any answer of the wrong ACPI object type (``acpi_evaluate_dsm_typed`
 odd answer to one errno. :class:`LinuxPpiSysfs` reproduces that, file by file, including the two
 formats of ``tcg_operations``/``vs_operations`` (the classic loop and the 2025 cached one).
 
-The client talks to the AML through :class:`DsmEvaluator`, one call per ``_DSM`` evaluation, so it
-works against any AML: QEMU's DSDT, ppikit's SSDT or a table dumped from a machine.
-:func:`runtime_dsm` builds one on top of :class:`ppikit.aml.runtime.AcpiRuntime`.
+The client talks to the AML only through a :class:`DsmEvaluator` (evaluate one ``_DSM`` call, or
+several in one round trip), so it works against any AML: QEMU's DSDT, ppikit's SSDT or a table
+dumped from a machine. :class:`RuntimeDsm` is that evaluator on top of
+:class:`ppikit.aml.runtime.AcpiRuntime`, and :func:`attach` finds the TPM device by ``_HID``/``_CID``
+and probes it as the kernel does at chip registration.
 
 ACPI objects are plain Python values: Integer = ``int``, String = ``str``, Buffer = ``bytes``,
 Package = ``tuple`` (or ``list``); anything else (a reference, an uninitialised package element) is
