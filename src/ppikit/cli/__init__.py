@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ops",
     "aml",
     "linux_ppi",
+    "simulate",
 )
 
 EXIT_OK = 0
