@@ -60,6 +60,9 @@ EXT_OP_REGION_OP = 0x80  #: after EXT_OP_PREFIX
 EXT_FIELD_OP = 0x81  #: after EXT_OP_PREFIX
 EXT_DEVICE_OP = 0x82  #: after EXT_OP_PREFIX
 EXT_DEBUG_OP = 0x31  #: after EXT_OP_PREFIX
+EXTERNAL_OP = 0x15
+PARENT_PREFIX = 0x5E
+OBJECT_TYPE_DEVICE = 0x06  #: ObjectType byte of ``External (..., DeviceObj)``
 
 REGION_SPACE_SYSTEM_MEMORY = 0x00  #: RegionSpace byte of OperationRegion
 FIELD_FLAGS_BYTE_ACC_PRESERVE = 0x01  #: AccessType ByteAcc, NoLock, Preserve
@@ -134,6 +137,62 @@ def name_string(path: str) -> bytes:
     if len(segs) > 255:
         raise UsageError(f"ACPI path {path!r} is too deep")
     return out + bytes([MULTI_NAME_PREFIX, len(segs)]) + b"".join(segs)
+
+
+def parse_name_string(data: bytes, offset: int) -> tuple[str, int]:
+    """Decode the NameString at ``data[offset:]``; return its text (``\\_SB.PCI0``) and end offset."""
+    prefix = ""
+    while data[offset] in (ROOT_CHAR, PARENT_PREFIX):
+        prefix += chr(data[offset])
+        offset += 1
+    lead = data[offset]
+    if lead == NULL_NAME:
+        return prefix, offset + 1
+    if lead == DUAL_NAME_PREFIX:
+        count, offset = 2, offset + 1
+    elif lead == MULTI_NAME_PREFIX:
+        count, offset = data[offset + 1], offset + 2
+    else:
+        count = 1
+    segs = [data[offset + 4 * i:offset + 4 * i + 4].decode("ascii").rstrip("_") or "_" for i in range(count)]
+    return prefix + ".".join(segs), offset + 4 * count
+
+
+def decode_pkg_length(data: bytes, offset: int) -> tuple[int, int]:
+    """Decode the PkgLength at ``data[offset:]``: (encoded length, offset after the encoding)."""
+    lead = data[offset]
+    extra = lead >> 6
+    if not extra:
+        return lead & 0x3F, offset + 1
+    value = lead & 0x0F
+    for i in range(extra):
+        value |= data[offset + 1 + i] << (4 + 8 * i)
+    return value, offset + 1 + extra
+
+
+def external_devices(table: bytes) -> list[str]:
+    """Paths declared ``External (path, DeviceObj)`` at the start of an iasl-built table.
+
+    iasl 20200925 emits the Externals first, wrapped in ``If (Zero) { ... }``; the scan stops at
+    the first other opcode.
+    """
+    found: list[str] = []
+    offset, end = ACPI_HEADER_SIZE, len(table)
+    while offset < end:
+        if table[offset] == IF_OP:
+            length, body = decode_pkg_length(table, offset + 1)
+            if table[body] != ZERO_OP:
+                break
+            found += external_devices(table[:ACPI_HEADER_SIZE] + table[body + 1:offset + 1 + length])
+            offset += 1 + length
+        elif table[offset] == EXTERNAL_OP:
+            path, offset = parse_name_string(table, offset + 1)
+            if table[offset] == OBJECT_TYPE_DEVICE:
+                found.append(path)
+            offset += 2  # ObjectType, ArgumentCount
+        else:
+            break
+    return found
 
 
 def integer(value: int, *, width: int = 64) -> bytes:

@@ -87,6 +87,9 @@ class AmlEvalError(ToolError):
         self.status = status
         super().__init__(message, argv=argv, log=log)
 
+    def __str__(self) -> str:  # path and status say it all; the acpiexec output stays in ``log``
+        return self.args[0]
+
     def __eq__(self, other: object) -> bool:  # results of batch and sequential runs compare equal
         return isinstance(other, AmlEvalError) and (self.path, self.status) == (other.path, other.status)
 
@@ -498,6 +501,29 @@ class AcpiRuntime:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+#: Scopes ACPICA creates itself; a stand-in DSDT must not declare them again.
+PREDEFINED_SCOPES: frozenset[str] = frozenset({"\\_GPE", "\\_PR", "\\_SB", "\\_SI", "\\_TZ"})
+
+
+def stand_in_dsdt(ssdts: Sequence[bytes], *, revision: int = 1) -> bytes:
+    """A DSDT that declares every Device scope the ``ssdts`` reference with ``External (..., DeviceObj)``.
+
+    Why: an SSDT such as ppikit's TIS node lives in ``\\_SB.PCI0.ISA``, which only a platform DSDT
+    defines; acpiexec's built-in DSDT is empty. Revision 1 (32-bit integers) is what QEMU's x86
+    DSDT uses, so the SSDT's AML runs with the integer width it meets in a QEMU guest.
+    """
+    paths: list[str] = []
+    for table in ssdts:
+        for path in bc.external_devices(table):
+            segs = bc.normalize_path(path)[1:].split(".")
+            for depth in range(1, len(segs) + 1):
+                prefix = "\\" + ".".join(segs[:depth])
+                if prefix not in PREDEFINED_SCOPES and prefix not in paths:
+                    paths.append(prefix)
+    body = b"".join(bc.device(p) for p in paths)
+    return bc.definition_block(body, signature="DSDT", revision=revision, oem_table_id="PPIKITSD")
+
+
 def resolve_uuid(value: uuid.UUID | str) -> uuid.UUID:
     """A :class:`uuid.UUID` from a UUID, its text, or a :data:`DSM_UUIDS` name (``ppi``, ``mor``)."""
     if isinstance(value, uuid.UUID):

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "aml",
     "linux_ppi",
     "simulate",
+    "dsm",
 )
 
 EXIT_OK = 0
