@@ -19,6 +19,7 @@ from ppikit.device.backends.ctrl import (
     build_request,
     ptm_result_name,
 )
+from ppikit.errors import UsageError
 
 H = bytes.fromhex
 
@@ -82,3 +83,8 @@ def test_result_names(result: int, name: str) -> None:
 @given(st.integers(0, 0xFF))
 def test_locality_request_is_byte_plus_padding(locality: int) -> None:
     assert build_request(PtmCmd.SET_LOCALITY, loc=locality) == H("00000005") + bytes([locality, 0, 0, 0])
+
+
+def test_missing_request_field_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"cannot build CMD_GET_STATEBLOB from \{'type': 1\}"):
+        build_request(PtmCmd.GET_STATEBLOB, type=1)

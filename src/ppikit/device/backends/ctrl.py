@@ -16,6 +16,7 @@ from enum import IntEnum, IntFlag
 
 import construct as cs
 
+from ppikit.errors import UsageError
 from ppikit.tpm.rc import tpm12_rc_name
 
 
@@ -183,5 +184,8 @@ CTRL_COMMANDS: dict[PtmCmd, CtrlCommandSpec] = {
 def build_request(cmd: PtmCmd, **fields: int) -> bytes:
     """The bytes of one control request: BE32 command code + its body built from ``fields``."""
     spec = CTRL_COMMANDS.get(cmd)
-    body = spec.request.build(fields) if spec is not None and spec.request is not None else b""
+    try:
+        body = spec.request.build(fields) if spec is not None and spec.request is not None else b""
+    except (cs.ConstructError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot build CMD_{cmd.name} from {fields}: {exc}") from None
     return cs.Int32ub.build(cmd) + body

@@ -410,32 +410,33 @@ class SwtpmBackend:
             raise UsageError("SwtpmBackend is not started (use it as a context manager or call start())")
 
     # -- control channel ---------------------------------------------------------------------
-    def _exchange_raw(self, request: bytes, reply_size: int, cmd: PtmCmd,
-                      fds: Sequence[tuple[int, int, array.array]] = ()) -> bytes:
+    def _exchange_raw(self, request: bytes, reply_size: int, cmd: PtmCmd) -> bytes:
         """Send one request in one write and read a fixed-size reply (GET_CAPABILITY only)."""
         assert self._ctrl is not None
         deadline = time.monotonic() + self.timeout
         try:
             self._ctrl.settimeout(self.timeout)
-            self._ctrl.sendmsg([request], list(fds))
+            self._ctrl.sendall(request)
             return _recv_exact(self._ctrl, reply_size, deadline)
         except (OSError, EOFError) as exc:
             raise self._fail(f"swtpm control channel, CMD_{cmd.name}: {exc}", exc) from None
 
-    def exchange(self, cmd: PtmCmd, *, payload: bytes = b"",
-                 _fds: Sequence[tuple[int, int, array.array]] = (), **fields: int) -> CtrlReply:
+    def exchange(self, cmd: PtmCmd, *, _fds: Sequence[tuple[int, int, array.array]] = (),
+                 **fields: int) -> CtrlReply:
         """Send one control command and read its reply QEMU-9.2 style; non-zero results returned.
 
-        ``fields`` fill the command's request layout (:data:`CTRL_COMMANDS`); ``payload`` is
-        appended after it (SET_STATEBLOB's blob bytes). The 4-byte result is read first and the
-        tail only if it is 0 (or always, for GET_STATEBLOB, which swtpm sends with a header).
+        ``fields`` fill the command's request layout (:data:`CTRL_COMMANDS`). The 4-byte result
+        is read first and the tail only if it is 0 (or always, for GET_STATEBLOB, which swtpm
+        sends with its header once the TPM runs).
         """
+        if self._failure is not None:
+            self._check_usable()
         if self._ctrl is None:
             raise UsageError("SwtpmBackend is not started")
-        if cmd == PtmCmd.GET_CAPABILITY:
-            raise UsageError("GET_CAPABILITY has no result word; use cmd_get_capability()")
+        if cmd not in CTRL_COMMANDS:
+            raise UsageError(f"CMD_{cmd.name} has no result word; use cmd_get_capability()")
         spec = CTRL_COMMANDS[cmd]
-        request = build_request(cmd, **fields) + payload
+        request = build_request(cmd, **fields)
         with self._ctrl_lock:
             deadline = time.monotonic() + self.timeout
             try:
@@ -450,10 +451,10 @@ class SwtpmBackend:
             except (OSError, EOFError) as exc:
                 raise self._fail(f"swtpm control channel, CMD_{cmd.name}: {exc}", exc) from None
 
-    def call(self, cmd: PtmCmd, *, payload: bytes = b"",
-             _fds: Sequence[tuple[int, int, array.array]] = (), **fields: int) -> CtrlReply:
+    def call(self, cmd: PtmCmd, *, _fds: Sequence[tuple[int, int, array.array]] = (),
+             **fields: int) -> CtrlReply:
         """:meth:`exchange`, raising :class:`ControlCommandError` unless the result is 0."""
-        reply = self.exchange(cmd, payload=payload, _fds=_fds, **fields)
+        reply = self.exchange(cmd, _fds=_fds, **fields)
         if reply.result != 0:
             raise ControlCommandError(cmd, reply.result, log=self.log_tail())
         return reply
