@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import MutableMapping
 from typing import Any, ClassVar
 
 from ppikit.ppi.firmware.base import BootContext, BootOutcome, ConfirmRequest
 from ppikit.ppi.firmware.qemu_ppi import PpiLocation, discover_ppi
 from ppikit.ppi.firmware.tpm_link import traced_transport
 from ppikit.ppi.operations import (
+    TCG_PP_OPERATION_RESPONSE_SUCCESS,
     TCG_PP_OPERATION_RESPONSE_USER_ABORT,
     lookup,
     response_text,
@@ -46,6 +48,29 @@ class Boot:
 
     def say(self, text: str, **data: Any) -> None:
         self.ctx.timeline.add("firmware", text, **data)
+
+
+@dataclass(frozen=True)
+class NvFlags:
+    """A firmware flags variable in NV ("PhysicalPresenceFlags", "Tcg2PhysicalPresenceFlags").
+
+    edk2 creates it with the platform default the first time a boot looks for it.
+    """
+
+    variable: str
+    default: int
+
+    def read(self, nv: MutableMapping[str, Any]) -> int:
+        return nv.setdefault(self.variable, int(self.default))
+
+    def change(self, boot: Boot, flag: int, value: bool) -> int:
+        """Set or clear ``flag``; returns the new value and narrates the change."""
+        old = self.read(boot.ctx.nv)
+        new = int((old | flag) if value else (old & ~flag))
+        boot.ctx.nv[self.variable] = new
+        boot.say(f"{self.variable} 0x{old:X} -> 0x{new:X} ({getattr(flag, 'name', hex(flag))} "
+                 f"{'set' if value else 'cleared'})", flags=new)
+        return new
 
 
 @dataclass(frozen=True)
@@ -123,6 +148,9 @@ class PpiFirmware(ABC):
 
     def _ask(self, boot: Boot, op: int, param: int) -> bool:
         request = self.prompt(boot, op, param)
+        if request is None:
+            boot.say(f"no confirmation text for {self._label(op)}: not confirmed")
+            return False
         boot.say(f"prompt: {request.text} [{request.accept_key} accepts, {request.reject_key} rejects]",
                  op=op, accept_key=request.accept_key)
         answer = boot.ctx.confirm(request)
@@ -131,6 +159,12 @@ class PpiFirmware(ABC):
         else:
             boot.ctx.timeline.add("user", f"pressed {answer.key}", key=answer.key, accepted=answer.accepted)
         return answer.accepted
+
+    def _flag_op(self, boot: Boot, flags: NvFlags, flag: int, value: bool) -> Execution:
+        """A flag-only op: change the NV flags, refill ``func[]`` from them, respond SUCCESS."""
+        flags.change(boot, flag, value)
+        self.fill_func(boot)
+        return Execution(TCG_PP_OPERATION_RESPONSE_SUCCESS)
 
     def _label(self, op: int) -> str:
         return f"{op} ({lookup(self.tpm_version, op).name})"
@@ -161,8 +195,8 @@ class PpiFirmware(ABC):
         """pprp for an invalid request."""
 
     @abstractmethod
-    def prompt(self, boot: Boot, op: int, param: int) -> ConfirmRequest:
-        """What the console shows for ``op``."""
+    def prompt(self, boot: Boot, op: int, param: int) -> ConfirmRequest | None:
+        """What the console shows for ``op``; None: firmware has no text for it (= not confirmed)."""
 
     @abstractmethod
     def execute(self, boot: Boot, op: int, param: int) -> Execution:
