@@ -172,3 +172,34 @@ def markdown_table() -> str:
         cells = [str(number), row.input, row.qemu, row.strict, row.reason]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+_BY_KEY = {row.key: row for row in PROFILE_DIFFERENCES}
+_UNDEFINED_FLAGS = frozenset({5, 6, 7})
+
+
+def difference_for(dsm_uuid: str, revision: int, function: int, args: tuple, flag: int) -> ProfileDifference | None:
+    """The row under which this call behaves differently in the two profiles, or None if it behaves
+    the same. ``flag`` is ``func[args[0]] & 7`` (0 when ``args[0]`` is past ``func[]``)."""
+    dsm_uuid = str(dsm_uuid).lower()
+    if dsm_uuid == PPI_DSM_UUID:
+        if revision not in (1, 2):
+            key = {0: "ppi-fn0-unknown-revision", 2: "ppi-fn2-unknown-revision",
+                   7: "ppi-fn7-unknown-revision"}.get(function)
+            if key is None and function in (1, 4, 5, 6, 8):
+                key = "ppi-unknown-revision"
+            return _BY_KEY.get(key) if key else None
+        if function in (2, 7) and flag in _UNDEFINED_FLAGS:
+            return _BY_KEY["ppi-fn2-fn7-undefined-flag"]
+        key = {(2, 1): "ppi-fn2-firmware-only", (2, 2): "ppi-fn2-blocked", (7, 1): "ppi-fn7-firmware-only"}.get(
+            (function, flag))
+        if key is None and function == 8 and flag in _UNDEFINED_FLAGS:
+            key = "ppi-fn8-undefined-flag"
+        return _BY_KEY[key] if key else None
+    if dsm_uuid == MOR_DSM_UUID:
+        if function >= 2:
+            return _BY_KEY["mor-unknown-function"]
+        if function == 1 and args and isinstance(args[0], int) and args[0] > 1:
+            return _BY_KEY["mor-fn1-not-a-bit"]
+        return None
+    return _BY_KEY["unknown-uuid"]
