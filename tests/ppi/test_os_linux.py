@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ppikit.aml.runtime import AcpiRuntime
+from ppikit.errors import UsageError
 from ppikit.ppi.os_linux import (
     DsmCall,
     LinuxPpiSysfs,
@@ -206,3 +207,12 @@ def test_read_revisions_and_arguments_match_linux(tpm2_runtime):
         DsmCall(1, 5, (), (0, 0, 0)),
     ]
 
+
+
+def test_request_wider_than_the_tables_integers_is_refused_not_cut(tpm2_runtime):
+    # Linux would pass 0x100000005 whole and QEMU's TPFN would see an op >= 0x100 (EPERM); a
+    # revision-1 table cannot receive it through acpiexec, so ppikit says so instead of sending 5
+    sysfs = boot(tpm2_runtime, ovmf_page())
+    with pytest.raises(UsageError, match=r"integer 0x100000005 does not fit the 32-bit AML integers"):
+        sysfs.write_request("4294967301\n")
+    assert page_in(tpm2_runtime).pprq == 0

@@ -141,6 +141,12 @@ def test_ppi_1_3_two_numbers_send_rev2_package_of_two(odd_runtime):
     assert recorded(odd_runtime) == (2, 7, ACPI_TYPE_PACKAGE, 2, 23, 3)
 
 
+def test_64_bit_table_receives_64_bit_request_numbers(odd_runtime):
+    sysfs = boot(odd_runtime)
+    sysfs.write_request("18446744073709551615 18446744073709551616\n")  # the second wraps to 0
+    assert recorded(odd_runtime) == (2, 7, ACPI_TYPE_PACKAGE, 2, 2**64 - 1, 0)
+
+
 @pytest.mark.parametrize(("text", "op"), [("5\n", 5), ("-1\n", 0xFFFFFFFF), ("  7 8\n", 7)])
 def test_ppi_below_1_2_sends_a_4_byte_buffer(odd_runtime, text, op):
     sysfs = boot(odd_runtime, modes={1: 2})  # version "1.0"

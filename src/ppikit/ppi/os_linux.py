@@ -527,8 +527,10 @@ class RuntimeDsm:
 
     Arguments go in as AML literals (a tuple becomes a Package, bytes a Buffer); an evaluation that
     fails in ACPICA (:class:`~ppikit.aml.runtime.AmlEvalError`) yields ``None``, as Linux's NULL.
-    Integers are cut to the tables' integer width (32 bits for a revision-1 DSDT such as QEMU's),
-    which is as far as the AML can see them.
+    An integer wider than the tables' integers (a request number >= 2**32 written to a client on a
+    revision-1 DSDT such as QEMU's) raises :class:`~ppikit.errors.UsageError`: Linux would hand the
+    AML the full 64-bit value, which acpiexec cannot pass to a 32-bit table, so ppikit refuses
+    rather than answer for a different number.
     """
 
     runtime: AcpiRuntime
@@ -539,11 +541,9 @@ class RuntimeDsm:
         return self.evaluate_many([(revision, function, argument)])[0]
 
     def evaluate_many(self, requests: Sequence[DsmRequest]) -> list[AcpiValue | None]:
-        mask = (1 << self.runtime.integer_width) - 1
         path = f"{self.device}._DSM"
         results = self.runtime.evaluate_many(
-            [(path, (self.guid, revision & mask, function & mask, _to_aml(argument, mask)))
-             for revision, function, argument in requests])
+            [(path, (self.guid, revision, function, _to_aml(argument))) for revision, function, argument in requests])
         return [None if isinstance(result, AmlEvalError) else _from_aml(result) for result in results]
 
 
@@ -570,12 +570,10 @@ def attach(runtime: AcpiRuntime, *, device: str | None = None,
         raise NoPpiDirectory(f"{device}: {exc}") from None
 
 
-def _to_aml(value: AcpiValue, mask: int) -> AmlArg:
+def _to_aml(value: AcpiValue) -> AmlArg:
     if isinstance(value, (tuple, list)):
-        return [_to_aml(element, mask) for element in value]
-    if isinstance(value, int):
-        return value & mask
-    if isinstance(value, (str, bytes, bytearray)):
+        return [_to_aml(element) for element in value]
+    if isinstance(value, (int, str, bytes, bytearray)):
         return value
     raise UsageError(f"cannot pass {value!r} to AML")
 
