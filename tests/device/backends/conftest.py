@@ -60,3 +60,9 @@ def trace2(swtpm2: SwtpmBackend) -> WireTrace:
 @pytest.fixture
 def trace12(swtpm12: SwtpmBackend) -> WireTrace:
     return WireTrace(swtpm12)
+
+
+@pytest.fixture
+def wire_trace() -> type[WireTrace]:
+    """The WireTrace class, for tests that start their own swtpm (e.g. one per hypothesis example)."""
+    return WireTrace

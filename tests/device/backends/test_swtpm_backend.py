@@ -8,6 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ppikit._subprocess import ManagedProcess
 from ppikit.device.backends import Backend, BackendError, ControlCommandError, SwtpmBackend
@@ -83,6 +85,22 @@ def test_set_locality_only_when_it_changes(swtpm2: SwtpmBackend, trace2: "WireTr
     locality_cmds = [c for c in trace2.since_mark("Ctrl Cmd") if c[:4] == H("00000005")]
     assert locality_cmds == [H("0000000500000000"), H("0000000503000000")]
     assert swtpm2.last_locality == 3
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=6))
+def test_set_locality_exactly_on_changes(wire_trace: type["WireTrace"], localities: list[int]) -> None:
+    with SwtpmBackend(log_level=20) as backend:  # a fresh swtpm per example
+        backend.startup(4096)
+        backend.transmit(TPM2_STARTUP_CLEAR, 0)
+        trace = wire_trace(backend)
+        trace.mark()
+        for locality in localities:
+            # TPM2_GetRandom(8) succeeds in every locality: 20-byte reply, rc 0
+            assert backend.transmit(H("80010000000c0000017b0008"), locality)[:10] == H("80010000001400000000")
+        changes = [loc for prev, loc in zip([0, *localities], localities) if loc != prev]
+        sent = [c[4] for c in trace.since_mark("Ctrl Cmd") if c[:4] == H("00000005")]
+        assert sent == changes
 
 
 def test_established_flag_cached_until_reset(swtpm2: SwtpmBackend, trace2: "WireTrace") -> None:
