@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 import construct as cs
 
-from ppikit.errors import LayoutError
+from ppikit.errors import LayoutError, UsageError
 from ppikit.tpm import tpm2, tpm12
 from ppikit.tpm.command import CommandSpec, TpmResponse, build_command, parse_response
 from ppikit.tpm.tpm2 import TPM_CAP, TPM_PT, TPM_RH, TPM_SU, TPMA_PERMANENT, TPMA_STARTUP_CLEAR
@@ -268,8 +268,6 @@ def client_for(transport: Transport, version: TpmVersion) -> Tpm2Client | Tpm12C
     try:
         return clients[version](transport)
     except KeyError:
-        from ppikit.errors import UsageError
-
         raise UsageError(f"no TPM client for version {version!r}") from None
 
 
