@@ -24,13 +24,11 @@ design); ``--against qemu,linux,table`` is the check a QEMU-compatible implement
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ppikit.aml import bytecode as bc
 from ppikit.aml.acpidump import AcpiTable
 from ppikit.aml.expectations import (
     DsmInput,
@@ -44,7 +42,7 @@ from ppikit.aml.expectations import (
     spec_expectation,
 )
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
-from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, AmlEvalError, AmlLoadError, Call
+from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, Call, stand_in_dsdt
 from ppikit.aml.sweep import InputSpace, base_page, input_space, run_sweep, single_call
 from ppikit.aml.tables import ACPI_CHECKSUM_OFFSET, TCPA_TABLE, TPM2_TABLE, acpi_checksum
 from ppikit.aml.values import eisa_id_to_str
@@ -57,8 +55,6 @@ EXAMPLES_IN_TEXT = 3  #: deviations shown per finding in the text report (JSON h
 
 TPM2_HID = "MSFT0101"
 TPM12_HID = "PNP0C31"
-PREDEFINED_SCOPES = frozenset({"\\", "\\_SB", "\\_GPE", "\\_PR", "\\_SI", "\\_TZ"})
-_UNRESOLVED = re.compile(r"Could not resolve symbol \[(\\[^\]]+)\]")
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -231,52 +227,20 @@ def _ranges(numbers: Sequence[int]) -> str:
 def open_runtime(tables: Sequence[AcpiTable], notes: list[str]) -> Iterator[AcpiRuntime]:
     """An acpiexec session over the AML tables of ``tables`` (checksums fixed: QEMU leaves them 0).
 
-    SSDT-only input gets a stand-in DSDT of the SSDTs' revision (so integers have the width the
-    platform's DSDT would give them), and scopes an SSDT declares ``External`` but nobody defines
-    (``\\_SB.PCI0.ISA``) become empty devices in it; ``notes`` says so.
+    SSDT-only input gets a stand-in DSDT (:func:`~ppikit.aml.runtime.stand_in_dsdt`) of the SSDTs'
+    revision, so integers have the width the platform's DSDT would give them and ``External``
+    scopes such as ``\\_SB.PCI0.ISA`` exist; ``notes`` says so.
     """
     aml = [t.data for t in tables if t.is_aml]
     if not aml:
         raise UsageError("no DSDT or SSDT among the tables: nothing declares a TPM device")
-    has_dsdt = any(t.signature == "DSDT" for t in tables)
-    revision = min(t.revision for t in tables if t.is_aml)
-    missing: list[str] = []
-    for _ in range(2):
-        extra = [] if has_dsdt and not missing else [_stand_in(missing, revision, dsdt=not has_dsdt)]
-        runtime = AcpiRuntime(extra + aml, fix_checksums=True)
-        try:
-            runtime.start()
-        except AmlLoadError as exc:
-            runtime.close()
-            unresolved = sorted(set(_UNRESOLVED.findall(exc.log)) - set(missing))
-            if not unresolved or missing:
-                raise
-            missing = unresolved
-            continue
-        if not has_dsdt:
-            notes.append(f"no DSDT given: loaded with a stand-in DSDT of revision {revision} "
-                         f"({runtime.integer_width}-bit integers)")
-        if missing:
-            notes.append("stand-in devices for undefined External scopes: " + ", ".join(missing))
-        try:
-            yield runtime
-        finally:
-            runtime.close()
-        return
-
-
-def _stand_in(paths: Sequence[str], revision: int, *, dsdt: bool) -> bytes:
-    body = b""
-    made: set[str] = set()
-    for path in paths:
-        segments = bc.normalize_path(path)[1:].split(".")
-        for depth in range(1, len(segments) + 1):
-            prefix = "\\" + ".".join(segments[:depth])
-            if prefix not in PREDEFINED_SCOPES and prefix not in made:
-                body += bc.device(prefix)
-                made.add(prefix)
-    return bc.definition_block(body, oem_table_id="PKSTANDN", revision=revision,
-                               signature="DSDT" if dsdt else "SSDT")
+    if not any(t.signature == "DSDT" for t in tables):
+        revision = min(t.revision for t in tables if t.is_aml)
+        aml.insert(0, stand_in_dsdt(aml, revision=revision))
+        notes.append(f"no DSDT given: loaded with a stand-in DSDT of revision {revision} that defines the "
+                     "SSDTs' External scopes")
+    with AcpiRuntime(aml, fix_checksums=True) as runtime:
+        yield runtime
 
 
 # -- devices -------------------------------------------------------------------------------------
@@ -336,19 +300,23 @@ def check_tables(tables: Sequence[AcpiTable], *, page: PpiPage | None = None) ->
 
 
 def _check_dsm(runtime: AcpiRuntime, device: DeviceReport, space: InputSpace) -> None:
-    base = space.setups["base"]
-    probe = single_call(runtime, device.path, DsmInput(PPI_DSM_UUID, 1, 0, (), "base"), base)
-    if isinstance(probe.value, Fault) and probe.value.status == "AE_NOT_FOUND":
+    results = sweep_device(runtime, device.path, space)
+    if results is None:
         return
     device.has_dsm = True
-    results = sweep_device(runtime, device.path, space)
     device.inputs = len(results)
     _summarise(device, results, space)
     device.findings = dsm_findings(device.path, results, space)
 
 
-def sweep_device(runtime: AcpiRuntime, path: str, space: InputSpace) -> dict[DsmInput, Outcome]:
-    """:func:`run_sweep`, with a ``_DSM`` of the wrong arity reported as a usage problem."""
+def sweep_device(runtime: AcpiRuntime, path: str, space: InputSpace) -> dict[DsmInput, Outcome] | None:
+    """:func:`run_sweep` on ``path``; None when the device has no ``_DSM`` (probed with one call first).
+
+    A ``_DSM`` that does not take 4 arguments cannot be called as ACPI defines it: a usage problem.
+    """
+    probe = single_call(runtime, path, DsmInput(PPI_DSM_UUID, 1, 0, (), "base"), space.setups["base"])
+    if isinstance(probe.value, Fault) and probe.value.status == "AE_NOT_FOUND":
+        return None
     try:
         return run_sweep(runtime, path, space)
     except UsageError as exc:
@@ -367,17 +335,8 @@ def _summarise(device: DeviceReport, results: dict[DsmInput, Outcome], space: In
     for op in range(256):
         fn8 = results[DsmInput(PPI_DSM_UUID, 1, 8, (op,), "base")]
         fn7 = results[DsmInput(PPI_DSM_UUID, 1, 7, (op,), "base")]
-        groups.setdefault((fn8.describe(), _relative(fn7, op)), []).append(op)
+        groups.setdefault((fn8.describe(), fn7.describe(op)), []).append(op)
     device.op_status = [OpStatus(ops, fn8, fn7) for (fn8, fn7), ops in groups.items()]
-
-
-def _relative(outcome: Outcome, op: int) -> str:
-    """An outcome's text with page writes of the op number shown as ``op`` (so ops group together)."""
-    text = describe_value(outcome.value)
-    if outcome.writes:
-        text += "; writes " + ", ".join(f"{name} = {'op' if value == op else hex(value)}"
-                                        for name, value in outcome.writes)
-    return text
 
 
 def _bits(value: object) -> list[int]:

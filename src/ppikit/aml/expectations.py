@@ -136,7 +136,7 @@ class DsmInput:
 
     def describe(self, setup: PageSetup | None = None) -> str:
         name = {PPI: "PPI", MOR: "MOR"}.get(self.interface, f"UUID {self.uuid}")
-        args = ", ".join(f"{a:#x}" if a > 9 else str(a) for a in self.args)
+        args = ", ".join(map(number_text, self.args))
         text = f"{name} rev {self.revision} fn {self.function} Package{{{args}}}"
         if setup is not None and self.interface == PPI and self.function in (2, 7, 8):
             op = self.op
@@ -156,14 +156,21 @@ class Outcome:
     value: Observed
     writes: tuple[tuple[str, int], ...] = ()
 
-    def describe(self) -> str:
+    def describe(self, op: int | None = None) -> str:
+        """One line; with ``op``, a ``pprq`` write of that op reads ``pprq = op`` (so ops group)."""
         text = describe_value(self.value)
         if self.writes:
-            text += "; writes " + ", ".join(f"{n} = {v:#x}" if v > 9 else f"{n} = {v}" for n, v in self.writes)
+            text += "; writes " + ", ".join(
+                f"{n} = {'op' if n == 'pprq' and v == op else number_text(v)}" for n, v in self.writes)
         return text
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": value_to_json(self.value), "writes": dict(self.writes), "text": self.describe()}
+
+
+def number_text(value: int) -> str:
+    """Small numbers in decimal, others in hex (how reports print integers)."""
+    return f"{value:#x}" if value > 9 else str(value)
 
 
 def describe_value(value: Observed) -> str:
@@ -175,7 +182,7 @@ def describe_value(value: Observed) -> str:
     if isinstance(value, bool):
         raise TypeError("AML has no booleans")
     if isinstance(value, int):
-        return f"Integer {value:#x}" if value > 9 else f"Integer {value}"
+        return f"Integer {number_text(value)}"
     if isinstance(value, str):
         return f'String "{value}"'
     if isinstance(value, bytes):

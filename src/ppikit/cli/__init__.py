@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "linux_ppi",
     "simulate",
     "dsm",
+    "check",
 )
 
 EXIT_OK = 0
