@@ -32,6 +32,7 @@ def test_creation_passes_data_fd_and_probes_like_qemu(swtpm2: SwtpmBackend, trac
     assert isinstance(swtpm2, Backend)
     assert swtpm2.version == TpmVersion.TPM_2_0
     assert swtpm2.capabilities == 0xFFFF
+    assert swtpm2.data_socket is not None and swtpm2.data_socket.family == socket.AF_UNIX
     assert trace2.all() == [
         ("Ctrl Cmd", H("00000001")),  # GET_CAPABILITY (readiness)
         ("Ctrl Rsp", H("000000000000ffff")),  # checklist 40: 8 bytes on 0.7.1

@@ -690,6 +690,15 @@ class SwtpmBackend:
         self._established = None
 
     @property
+    def data_socket(self) -> socket.socket | None:
+        """The raw data channel, for benchmarks that compare against a bare socket round trip.
+
+        Bypasses locality, failure tracking and framing checks: never interleave with
+        :meth:`transmit` mid-command.
+        """
+        return self._data
+
+    @property
     def last_locality(self) -> int:
         """The cached locality of the last CMD_SET_LOCALITY (0xFF before the first)."""
         return self._last_locality
