@@ -7,7 +7,7 @@ import pytest
 from ppikit.device.backends.swtpm import SwtpmBackend
 from ppikit.errors import UsageError
 from ppikit.tpm import tpm2 as t2
-from ppikit.tpm.client import PcrBank, Tpm2Client, Tpm12Client, TpmClient, backend_transport, client_for
+from ppikit.tpm.client import PcrBank, Tpm2Client, Tpm12Client, TpmClient, client_for
 from ppikit.tpm.rc import TpmResponseError
 from ppikit.tpm.tpm2 import TPM_ALG, TPM_RH, TPM_SU, TPMA_PERMANENT, TPMA_STARTUP_CLEAR
 from ppikit.tpm.tpm12 import TPM_PHYSICAL_PRESENCE as PP
