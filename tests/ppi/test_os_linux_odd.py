@@ -20,8 +20,10 @@ from ppikit.ppi.os_linux import (
     LinuxPpiSysfs,
     NoPpiDirectory,
     OperationsFormat,
+    TPM_DEVICE_IDS,
     SysfsError,
     attach,
+    find_tpm_devices,
 )
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE
 
@@ -75,9 +77,19 @@ def outcome_of(read) -> str:
 
 # -- registration: fn 0 (acpi_check_dsm) and fn 1 ----------------------------------------------------
 
-def test_device_found_by_cid_eisa_id(odd_runtime):
+def test_device_found_by_cid_eisa_id_and_absent_ones_skipped(odd_runtime):
     configure(odd_runtime)
+    assert odd_runtime.find_devices(TPM_DEVICE_IDS) == ["\\_SB.GONE", "\\_SB.ODD"]
+    assert find_tpm_devices(odd_runtime) == ["\\_SB.ODD"]
     assert attach(odd_runtime).dsm.device == "\\_SB.ODD"
+
+
+def test_device_without_sta_is_present():
+    asl = 'DefinitionBlock ("", "DSDT", 2, "PPIKIT", "NOSTA", 1) { Device (\\_SB.NOST) { Name (_HID, "MSFT0101") } }'
+    with AcpiRuntime([compile_asl(asl)]) as runtime:
+        assert find_tpm_devices(runtime) == ["\\_SB.NOST"]
+        with pytest.raises(NoPpiDirectory, match=r"\\_SB.NOST: _DSM fn 0 .* it answered nothing"):
+            attach(runtime)  # no _DSM at all
 
 
 @pytest.mark.parametrize(("mode", "why"), [

@@ -65,6 +65,9 @@ TPM_DEVICE_IDS: tuple[str, ...] = (
     "MSFT0101", "PNP0C31", "ATM1200", "IFX0102", "BCM0101", "BCM0102", "NSC1200", "ICO0102",
 )
 
+ACPI_STA_DEVICE_PRESENT = 0x01  #: _STA bit 0
+ACPI_STA_DEVICE_FUNCTIONING = 0x08  #: _STA bit 3
+
 #: ``tpm_show_ppi_transition_action`` ``info[]``; the last entry covers every value >= 4.
 TRANSITION_ACTION_TEXT: tuple[str, ...] = ("None", "Shutdown", "Reboot", "OS Vendor-specific", "Error")
 
@@ -548,8 +551,16 @@ class RuntimeDsm:
 
 
 def find_tpm_devices(runtime: AcpiRuntime) -> list[str]:
-    """Paths of the devices Linux would bind a TPM driver to (:data:`TPM_DEVICE_IDS` in _HID/_CID)."""
-    return runtime.find_devices(TPM_DEVICE_IDS)
+    """Paths of the devices Linux would bind a TPM driver to, in namespace order.
+
+    A device qualifies with one of :data:`TPM_DEVICE_IDS` in ``_HID`` or ``_CID`` and an ``_STA``
+    saying present or functional (bit 0 or 3) -- ACPI enumeration skips the others. No ``_STA``
+    means present.
+    """
+    devices = runtime.find_devices(TPM_DEVICE_IDS)
+    status = runtime.evaluate_many([(f"{device}._STA", ()) for device in devices])
+    return [device for device, sta in zip(devices, status)
+            if not isinstance(sta, int) or sta & (ACPI_STA_DEVICE_PRESENT | ACPI_STA_DEVICE_FUNCTIONING)]
 
 
 def attach(runtime: AcpiRuntime, *, device: str | None = None,

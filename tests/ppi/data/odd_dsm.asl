@@ -13,6 +13,12 @@ DefinitionBlock ("", "DSDT", 2, "PPIKIT", "ODDDSM", 1)
 {
     Scope (\_SB)
     {
+        Device (GONE)  // a TPM ID but _STA "not present": ACPI enumeration, hence Linux, skips it
+        {
+            Name (_HID, "MSFT0101")
+            Name (_STA, Zero)
+        }
+
         Device (ODD)
         {
             Name (_HID, "PPIK0001")
