@@ -60,9 +60,11 @@ class FirmwareMachine:
         return self.memory.read(self.ppi_address, TPM_PPI_ADDR_SIZE)
 
     def request(self, op: int, param: int = 0) -> None:
-        """What the ``_DSM`` fn 7 does: store pprq (and pprm)."""
+        """What the ``_DSM`` fn 7 does: store pprq (and pprm) -- into a page an earlier boot
+        initialised (ppin 1), as in the observed OVMF runs; a blank page gets ppin 1 too, which
+        saves a boot (write the page directly to test a request in an uninitialised page)."""
         page = self.page
-        page.pprq, page.pprm = op, param
+        page.ppin, page.pprq, page.pprm = 1, op, param
         self.memory.write(self.ppi_address, page.build())
 
     # -- booting ---------------------------------------------------------------------------------

@@ -65,7 +65,9 @@ def test_init_zeroes_stale_func_and_keeps_pprp_pprm_movv_when_ppin_is_0(machine2
 
 def test_request_in_an_uninitialised_page_is_dropped(machine2):
     """ppin 0: OVMF initialises the page and zeroes pprq before looking at it."""
-    machine2.request(5)
+    page = PpiPage.blank()
+    page.pprq = 5
+    machine2.memory.write(TPM_PPI_ADDR_BASE, page.build())
     outcome = machine2.boot(OvmfFirmware())
     assert (outcome.reason, machine2.page.pprq, machine2.page.lppr, machine2.page.ppin) == ("no request", 0, 0, 1)
 
@@ -121,7 +123,6 @@ def test_reject_clear_observed_page_no_reset_and_tpm_untouched(machine2):
     ],
 )
 def test_observed_outcomes_per_operation(machine2, op, param, accepted, key, pprp, reset):
-    machine2.boot(OvmfFirmware())
     machine2.request(op, param)
     prompts = Prompts(bool(accepted))
     outcome = machine2.boot(OvmfFirmware(), prompts.policy)
@@ -132,7 +133,6 @@ def test_observed_outcomes_per_operation(machine2, op, param, accepted, key, ppr
 
 
 def test_set_pcr_banks_prompt_shows_current_and_new_banks(machine2):
-    machine2.boot(OvmfFirmware())
     machine2.request(23, 2)
     prompts = Prompts(False)
     machine2.boot(OvmfFirmware(), prompts.policy)
@@ -142,7 +142,6 @@ def test_set_pcr_banks_prompt_shows_current_and_new_banks(machine2):
 
 
 def test_timeout_policy_is_an_abort(machine2):
-    machine2.boot(OvmfFirmware())
     machine2.request(24)
     outcome = machine2.boot(OvmfFirmware(), timeout(180))
     assert (outcome.reset_requested, outcome.response, machine2.page.pprp) == (False, USER_ABORT, USER_ABORT)
@@ -165,7 +164,6 @@ def test_tpm_not_started_makes_ops_up_to_34_invalid_successes(make_machine, swtp
     """A TPM 1.2 behind an OVMF (TPM 2.0) build: no EFI_TCG2_PROTOCOL, so Clear is 'invalid' -> 0."""
     machine = make_machine(swtpm12)
     machine.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(TPM_PPI_ADDR_BASE, TpmVersion.TPM_2_0).build())
-    machine.boot(OvmfFirmware())
     machine.request(5)
     prompts = Prompts(True)
     outcome = machine.boot(OvmfFirmware(), prompts.policy)
@@ -218,7 +216,6 @@ def test_page_is_found_at_the_address_fwcfg_names(make_machine, swtpm2):
     memory = GuestMemory.with_ppi(address)
     memory.add(Region("decoy", TPM_PPI_ADDR_BASE, bytearray(0x400), clear_on_mor=False))
     machine = make_machine(swtpm2, memory=memory, ppi_address=address)
-    machine.boot(OvmfFirmware())
     machine.request(33)
     outcome = machine.boot(OvmfFirmware())
     assert (outcome.response, machine.page.lppr, machine.page.ppin) == (0, 33, 1)
@@ -230,7 +227,6 @@ def test_page_is_found_at_the_address_fwcfg_names(make_machine, swtpm2):
 @given(op=st.integers(1, 255).filter(lambda op: op not in OBSERVED_FUNC_OPS), param=st.integers(0, 0xFFFFFFFF))
 def test_invalid_ops_send_no_tpm_command(swtpm2, make_machine, op, param):
     machine = make_machine(swtpm2)
-    machine.boot(OvmfFirmware())
     machine.request(op, param)
     outcome = machine.boot(OvmfFirmware(), accept)
     events = [(e.actor, e.text) for e in machine.timeline]
