@@ -215,7 +215,11 @@ class TisDriver(_Driver):
         burst = _burst(sts)
         while len(data) < needed:
             if burst == 0:
-                burst = _burst(self._wait(self._sts, 4, _burst, "a non-zero burst count"))
+                sts = self._wait(self._sts, 4, _burst, "a non-zero burst count")
+                if not sts & TPM_TIS_STS_DATA_AVAILABLE:
+                    raise DriverError(f"TPM response ended after {len(data)} of {needed} bytes "
+                                      f"(header {bytes(data[:TPM_HEADER_SIZE]).hex()})")
+                burst = _burst(sts)
             chunk = min(burst, (needed - len(data) + 3) & ~3)
             burst -= chunk
             while chunk >= 4:
