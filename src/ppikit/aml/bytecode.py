@@ -115,6 +115,7 @@ def name_segments(path: str) -> list[str]:
     return segs
 
 
+@lru_cache(maxsize=4096)
 def normalize_path(path: str) -> str:
     """The canonical absolute spelling ACPICA prints: ``\\_SB.PCI0.SF8.TPM`` (trailing ``_`` cut)."""
     return "\\" + ".".join(seg.rstrip("_") or "_" for seg in name_segments(path))
@@ -240,7 +241,7 @@ def package(elements: Sequence[AmlArg], *, width: int = 64) -> bytes:
 def data_object(value: AmlArg, *, width: int = 64) -> bytes:
     """Encode a Python value as an AML data object (see :data:`AmlArg`)."""
     if isinstance(value, uuid.UUID):
-        return buffer(value.bytes_le)  # ToUUID byte order: first three groups little-endian
+        return _uuid_buffer(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return buffer(bytes(value))
     if isinstance(value, str):
@@ -251,6 +252,11 @@ def data_object(value: AmlArg, *, width: int = 64) -> bytes:
         return integer(value, width=width)
     raise UsageError(f"cannot pass {type(value).__name__} {value!r} to AML "
                      "(use int, str, bytes, list/tuple or uuid.UUID)")
+
+
+@lru_cache(maxsize=64)
+def _uuid_buffer(value: uuid.UUID) -> bytes:
+    return buffer(value.bytes_le)  # ToUUID byte order: first three groups little-endian
 
 
 def method(path: str, arg_count: int, body: bytes, *, serialized: bool = False) -> bytes:

@@ -58,7 +58,7 @@ DEFAULT_MEMORY_WINDOWS: tuple[tuple[int, int], ...] = ((TPM_PPI_ADDR_BASE, TPM_P
 #: Extra time granted to a batch per step, on top of the session timeout.
 SECONDS_PER_STEP = 0.005
 #: acpiexec returns evaluation results through a 16 KiB buffer; result slices aim below this size.
-DEBUGGER_BUFFER_BUDGET = 0x3000
+DEBUGGER_BUFFER_BUDGET = 0x3E00
 #: Results per block package (see :class:`_Driver`).
 RESULT_BLOCK = 64
 #: Initial estimate of a result block's size in the debugger buffer (64 Integers), refined on overflow.
