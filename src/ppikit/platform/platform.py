@@ -18,11 +18,12 @@ then boots the firmware, again and again while the firmware asks for a reset.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ppikit.aml.params import Interface, Profile, SsdtParams
 from ppikit.aml.render import build_scope_dsdt, build_ssdt
@@ -40,6 +41,9 @@ from ppikit.ppi.firmware import FIRMWARE_MODELS
 from ppikit.ppi.firmware.base import BootContext, BootOutcome, ConfirmPolicy, Firmware, Timeline, accept
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE, PpiPage
 from ppikit.tpm.version import TpmVersion
+
+if TYPE_CHECKING:
+    from ppikit.platform.snapshot_format import Snapshot
 
 #: QEMU's TPM log blob: 64 KiB of zeros (TPM_LOG_AREA_MINIMUM_SIZE).
 TPM_LOG_AREA_MINIMUM_SIZE = 0x10000
@@ -230,6 +234,26 @@ class Platform:
     def tpm_transmit(self, command: bytes) -> bytes:
         """Send a TPM command through the device as the OS's driver would (locality 0)."""
         return self._require(self.driver, "driver").transmit(command)
+
+    # -- snapshots (ppikit.platform.snapshot) ---------------------------------------------------
+    def save(self, path: str | os.PathLike[str] | None = None) -> Snapshot:
+        """Snapshot the running platform (swtpm state blobs, registers, memory, fw_cfg, NV), QEMU
+        pre_save style; also written to ``path`` if given. The platform keeps running."""
+        from ppikit.platform import snapshot
+
+        taken = snapshot.take(self)
+        if path is not None:
+            taken.write(path)
+        return taken
+
+    def restore(self, source: Snapshot | bytes | str | os.PathLike[str]) -> Snapshot:
+        """Continue from a snapshot (object, bytes or file), QEMU post_load style; all-or-nothing
+        (:class:`~ppikit.platform.snapshot_format.SnapshotError`, this platform unchanged)."""
+        from ppikit.platform import snapshot
+
+        loaded = snapshot.load(source)
+        snapshot.restore_into(self, loaded)
+        return loaded
 
     @staticmethod
     def _require(value: Any, what: str) -> Any:
