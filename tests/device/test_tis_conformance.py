@@ -188,6 +188,15 @@ def test_18_bytes_after_the_announced_size_are_dropped(tis2: TisHarness) -> None
     assert tis2.backend.commands == [(command[:10], 0)]
 
 
+def test_18b_announced_size_is_kept_in_16_bits(tis2: TisHarness) -> None:
+    # QEMU's tpm_tis_mmio_write keeps the size in a uint16_t: 0x00010000 wraps to 0 and the
+    # command is complete at byte 8 (observed on QEMU 7.2: STS 0x040FF880 after two writel).
+    ready(tis2)
+    tis2.write(0, FIFO, 0x01000180, size=4)  # 80 01 00 01
+    tis2.write(0, FIFO, 0x00000000, size=4)  # 00 00 00 00: size field 0x00010000
+    assert tis2.sts(0) == 0x040FF880
+
+
 def test_19_overlong_command_is_truncated_to_the_buffer(tis2: TisHarness) -> None:
     ready(tis2)
     command = bytes.fromhex("8001 00002000 0000017b".replace(" ", "")) + bytes(4096 - 10)  # announces 0x2000
@@ -355,3 +364,19 @@ def test_reset_reads_backend_version_and_buffer_size_again(tis2: TisHarness) -> 
     assert tis2.backend.startups[-1] == 3968
     tis2.write(0, ACCESS, REQUEST_USE)
     assert tis2.sts(0) == 0x000F8000  # burst 0xF80 = be_buffer_size
+
+
+def test_execution_state_reads_like_qemu() -> None:
+    # Observed on QEMU 7.2 via qtest right after tpmGo (the swtpm reply not yet in): STS
+    # 0x040FF480 (stsValid, rw_offset still 12), FIFO reads 0xFFFFFFFF and consume nothing.
+    backend = QtestEmulator(hold=threading.Event())
+    h = TisHarness(TisDevice(backend, asynchronous=True, poll_wait=0.001), backend)
+    ready(h)
+    h.send_bytes(TPM2_STARTUP_CLEAR)
+    h.write(0, STS, TPM_GO)
+    assert h.sts(0) == 0x040FF480
+    assert h.read(0, FIFO, 4) == 0xFFFFFFFF
+    backend.hold.set()
+    assert h.device.finish_pending(10)
+    assert h.read(0, 0x26, 2) == 0x0180  # the first two response bytes, 80 01
+    h.device.close()
