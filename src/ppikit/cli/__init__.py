@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "dsm",
     "check",
+    "snapshot",
 )
 
 EXIT_OK = 0
