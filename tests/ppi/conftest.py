@@ -15,6 +15,9 @@ from typing import Any
 import pytest
 
 from ppikit.device.backends.swtpm import SwtpmBackend
+from ppikit.device.crb import CrbDevice
+from ppikit.device.drivers import CrbDriver, TisDriver
+from ppikit.device.tis import TisDevice
 from ppikit.fwcfg.device import FwCfgDevice
 from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
 from ppikit.platform.memory import GuestMemory
@@ -26,9 +29,15 @@ from ppikit.tpm.version import TpmVersion
 
 @dataclass
 class FirmwareMachine:
-    """Just enough machine to boot a firmware model against a real swtpm."""
+    """Just enough machine to boot a firmware model against a real swtpm.
+
+    The firmware reaches the TPM the way OVMF does: a TIS (or CRB) driver doing MMIO on QEMU's
+    TIS/CRB register model in front of the swtpm. The test's own inspection commands
+    (:attr:`tpm2`, :attr:`tpm12`) go straight to the backend, between boots.
+    """
 
     backend: SwtpmBackend
+    interface: str = "tis"
     fwcfg: FwCfgDevice = field(default_factory=FwCfgDevice)
     memory: GuestMemory = field(default_factory=lambda: GuestMemory.with_ppi(TPM_PPI_ADDR_BASE))
     ppi_address: int = TPM_PPI_ADDR_BASE
@@ -38,10 +47,13 @@ class FirmwareMachine:
 
     def __post_init__(self) -> None:
         self.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(self.ppi_address, self.backend.version).build())
+        self.device: TisDevice | CrbDevice = (TisDevice if self.interface == "tis" else CrbDevice)(self.backend)
+        self.driver: TisDriver | CrbDriver = (TisDriver if self.interface == "tis" else CrbDriver)(self.device)
 
     # -- the TPM as firmware and as the test see it --------------------------------------------
     def transmit(self, command: bytes) -> bytes:
-        return self.backend.transmit(command, 0)
+        """The firmware's transport: the TIS/CRB driver, MMIO only."""
+        return self.driver.transmit(command)
 
     @property
     def tpm2(self) -> Tpm2Client:
@@ -69,8 +81,11 @@ class FirmwareMachine:
 
     # -- booting ---------------------------------------------------------------------------------
     def boot(self, firmware: Firmware, confirm: ConfirmPolicy = accept) -> BootOutcome:
-        """Machine reset (QEMU's tpm reset: backend startup), then one firmware boot."""
-        self.backend.startup(self.backend.get_buffer_size())
+        """Machine reset (QEMU's TIS/CRB reset: STOP, SET_BUFFERSIZE, INIT), then one firmware boot.
+
+        The device's construction was the power-on reset, so the first boot skips it."""
+        if self.boots:
+            self.device.reset()
         self.boots += 1
         ctx = BootContext(self.fwcfg, self.memory, self.transmit, self.nv, confirm, self.timeline, self.boots)
         return firmware.boot(ctx)
@@ -112,3 +127,9 @@ def machine12(swtpm12: SwtpmBackend) -> FirmwareMachine:
 def make_machine() -> type[FirmwareMachine]:
     """The machine class, for tests that need their own fw_cfg, memory map or PPI address."""
     return FirmwareMachine
+
+
+@pytest.fixture(params=["tis", "crb"])
+def machine2_iface(request: pytest.FixtureRequest, swtpm2: SwtpmBackend) -> FirmwareMachine:
+    """A TPM 2.0 machine behind TIS and, as a second case, behind CRB."""
+    return FirmwareMachine(swtpm2, interface=request.param)

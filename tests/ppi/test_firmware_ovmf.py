@@ -79,12 +79,12 @@ def test_tpm12_config_leaves_func_all_zero(make_machine, swtpm2):
     assert machine.page.func == [0] * 256 and machine.page.ppin == 1
 
 
-def test_accept_clear_observed_page_and_reset(machine2):
-    machine2.boot(OvmfFirmware())
-    machine2.request(5)
+def test_accept_clear_observed_page_and_reset(machine2_iface):
+    machine2_iface.boot(OvmfFirmware())
+    machine2_iface.request(5)
     prompts = Prompts(True)
-    outcome = machine2.boot(OvmfFirmware(), prompts.policy)
-    page = machine2.page
+    outcome = machine2_iface.boot(OvmfFirmware(), prompts.policy)
+    page = machine2_iface.page
     assert (page.pprq, page.pprm, page.lppr, page.pprp) == (0, 0, 5, 0)
     assert outcome.reset_requested is True and (outcome.processed_operation, outcome.response) == (5, 0)
     assert [(p.operation, p.accept_key, p.reject_key) for p in prompts.seen] == [(5, "F12", "ESC")]
@@ -238,15 +238,15 @@ def test_invalid_ops_send_no_tpm_command(swtpm2, make_machine, op, param):
 
 
 # -- item 4: effects checked on the TPM ----------------------------------------------------------------
-def test_clear_removes_owner_auth_set_before(machine2):
-    machine2.boot(OvmfFirmware())
-    machine2.tpm2.hierarchy_change_auth(TPM_RH.OWNER, b"owner-secret")
-    assert TPMA_PERMANENT.ownerAuthSet in machine2.tpm2.get_permanent()
-    machine2.request(5)
-    outcomes = machine2.run(OvmfFirmware(), accept)
+def test_clear_removes_owner_auth_set_before(machine2_iface):
+    machine2_iface.boot(OvmfFirmware())
+    machine2_iface.tpm2.hierarchy_change_auth(TPM_RH.OWNER, b"owner-secret")
+    assert TPMA_PERMANENT.ownerAuthSet in machine2_iface.tpm2.get_permanent()
+    machine2_iface.request(5)
+    outcomes = machine2_iface.run(OvmfFirmware(), accept)
     assert [o.reset_requested for o in outcomes] == [True, False]
-    assert TPMA_PERMANENT.ownerAuthSet not in machine2.tpm2.get_permanent()
-    stale = machine2.tpm2.execute(tpm2.HIERARCHY_CHANGE_AUTH, handles=[TPM_RH.OWNER], passwords=[b"owner-secret"],
+    assert TPMA_PERMANENT.ownerAuthSet not in machine2_iface.tpm2.get_permanent()
+    stale = machine2_iface.tpm2.execute(tpm2.HIERARCHY_CHANGE_AUTH, handles=[TPM_RH.OWNER], passwords=[b"owner-secret"],
                                   newAuth=b"x", check=False)
     assert stale.rc_name == "TPM_RC_BAD_AUTH (session 1)"
 
@@ -256,16 +256,16 @@ def _active(machine) -> dict[int, bytes]:
 
 
 @pytest.mark.parametrize(("param", "active"), [(2, {TPM_ALG.SHA256}), (3, {TPM_ALG.SHA1, TPM_ALG.SHA256})])
-def test_set_pcr_banks_changes_active_banks_after_the_reset(machine2, param, active):
+def test_set_pcr_banks_changes_active_banks_after_the_reset(machine2_iface, param, active):
     all_banks = {TPM_ALG.SHA1, TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512}
-    machine2.boot(OvmfFirmware())
-    machine2.request(23, param)
-    first = machine2.boot(OvmfFirmware())
+    machine2_iface.boot(OvmfFirmware())
+    machine2_iface.request(23, param)
+    first = machine2_iface.boot(OvmfFirmware())
     assert first.reset_requested and first.response == 0
     # PCR_Allocate takes effect at the next TPM2_Startup: before the reset nothing changed
-    assert {alg for alg, sel in _active(machine2).items() if any(sel)} == all_banks
-    machine2.boot(OvmfFirmware())
-    banks = _active(machine2)
+    assert {alg for alg, sel in _active(machine2_iface).items() if any(sel)} == all_banks
+    machine2_iface.boot(OvmfFirmware())
+    banks = _active(machine2_iface)
     assert set(banks) == all_banks
     assert {alg: sel for alg, sel in banks.items()} == {
         alg: (b"\xff\xff\xff" if alg in active else b"\x00\x00\x00") for alg in all_banks}
@@ -278,10 +278,10 @@ def _ek_public(machine) -> bytes:
 
 
 @pytest.mark.parametrize(("confirm", "changed"), [(accept, True), (reject, False)])
-def test_change_eps_changes_the_endorsement_primary_key(machine2, confirm, changed):
-    machine2.boot(OvmfFirmware())
-    before = _ek_public(machine2)
-    assert _ek_public(machine2) == before  # same seed, same template -> same key
-    machine2.request(24)
-    machine2.run(OvmfFirmware(), confirm)
-    assert (_ek_public(machine2) != before) is changed
+def test_change_eps_changes_the_endorsement_primary_key(machine2_iface, confirm, changed):
+    machine2_iface.boot(OvmfFirmware())
+    before = _ek_public(machine2_iface)
+    assert _ek_public(machine2_iface) == before  # same seed, same template -> same key
+    machine2_iface.request(24)
+    machine2_iface.run(OvmfFirmware(), confirm)
+    assert (_ek_public(machine2_iface) != before) is changed
