@@ -8,6 +8,7 @@ import sys
 
 from click.testing import CliRunner
 
+from ppikit.aml import golden
 from ppikit.aml.params import SsdtParams
 from ppikit.aml.render import build_scope_dsdt, build_ssdt, render_ssdt
 from ppikit.aml.tables import build_tpm2
@@ -15,14 +16,16 @@ from ppikit.cli import cli
 
 
 def test_ssdt_writes_the_built_table_and_its_source(tmp_path):
-    out, asl, dsdt = tmp_path / "s.aml", tmp_path / "s.asl", tmp_path / "d.aml"
+    out, asl, dsdt, dsl = tmp_path / "s.aml", tmp_path / "s.asl", tmp_path / "d.aml", tmp_path / "s.dsl"
     result = CliRunner().invoke(cli, ["ssdt", "--interface", "tis", "--tpm", "2.0", "--profile", "strict",
-                                      "-o", str(out), "--asl", str(asl), "--scope-dsdt", str(dsdt)])
+                                      "-o", str(out), "--asl", str(asl), "--scope-dsdt", str(dsdt),
+                                      "--dsl", str(dsl)])
     assert result.exit_code == 0, result.output
     params = SsdtParams.create(interface="tis", tpm="2.0", profile="strict")
     assert out.read_bytes() == build_ssdt(params)
     assert asl.read_text() == render_ssdt(params)
     assert dsdt.read_bytes() == build_scope_dsdt(params)
+    assert dsl.read_text() == (golden.default_root() / "tis-tpm2-ppi-strict" / golden.SSDT_DSL).read_text()
     assert result.output == f"{out}: SSDT {len(out.read_bytes())} bytes, \\_SB.PCI0.ISA.TPM (tis-tpm2-ppi-strict)\n"
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ppikit.aml.iasl import AslCompileError, compile_asl, disassemble, iasl_version, template_at
-from ppikit.errors import ToolMissingError
+from ppikit.errors import ToolError, ToolMissingError
 
 TINY = '''DefinitionBlock ("", "SSDT", 1, "PPIKIT", "TINY", 1)
 {
@@ -68,3 +68,20 @@ def test_missing_iasl_names_the_debian_package(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ToolMissingError, match="acpica-tools"):
         compile_asl(TINY)
+
+
+def test_disassemble_with_externals_passes_them_to_iasl():
+    """-e tables are read (a bad one is an error); iasl 20200925 embeds External arities in the AML,
+    so a ppikit SSDT disassembles the same with or without its stand-in DSDT."""
+    from ppikit.aml.params import SsdtParams
+    from ppikit.aml.render import build_scope_dsdt, build_ssdt
+
+    params = SsdtParams.create(ppi=False)
+    aml = build_ssdt(params)
+    plain = disassemble(aml)
+    with_scope = disassemble(aml, externals=[build_scope_dsdt(params)])
+    assert "External (_SB_.PCI0.ISA_, DeviceObj)" in with_scope
+    assert with_scope.split("*/", 1)[1] == plain.split("*/", 1)[1]
+    with pytest.raises(ToolError, match="could not disassemble") as info:
+        disassemble(aml, externals=[b"not an ACPI table"])
+    assert "-e" in info.value.argv

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ppikit.aml import golden
+from ppikit.aml.iasl import disassemble
 from ppikit.aml.params import Interface, Profile, SsdtParams
 from ppikit.aml.render import build_scope_dsdt, build_ssdt, render_ssdt
 from ppikit.aml.tables import build_tpm_table, decode_table
@@ -54,14 +55,17 @@ def _params(**kw: Any) -> SsdtParams:
 @click.option("--device-name", default="TPM", show_default=True, help="device NameSeg")
 @click.option("-o", "--output", required=True, metavar="FILE", help="where to write the SSDT (AML)")
 @click.option("--asl", "asl_out", metavar="FILE", help="also write the rendered ASL source")
+@click.option("--dsl", "dsl_out", metavar="FILE", help="also write iasl's disassembly of the SSDT (normalised)")
 @click.option("--scope-dsdt", metavar="FILE", help="also write a stand-in DSDT defining the scope (for acpiexec)")
-def ssdt(output: str, asl_out: str | None, scope_dsdt: str | None, **kw: Any) -> None:
+def ssdt(output: str, asl_out: str | None, dsl_out: str | None, scope_dsdt: str | None, **kw: Any) -> None:
     """Build the TPM SSDT (device node, PPI page fields, PPI and MOR _DSM) with iasl."""
     params = _params(**kw)
     aml = build_ssdt(params)
     write_output(output, aml, "SSDT")
     if asl_out:
         write_output(asl_out, render_ssdt(params).encode(), "ASL")
+    if dsl_out:
+        write_output(dsl_out, golden.normalise_dsl(disassemble(aml)).encode(), "disassembly")
     if scope_dsdt:
         write_output(scope_dsdt, build_scope_dsdt(params), "stand-in DSDT")
     click.echo(f"{output}: SSDT {len(aml)} bytes, {params.device_path} ({params.config_name})")
@@ -138,7 +142,10 @@ def check(ctx: click.Context, as_json: bool, root: str | None) -> None:
 @golden_group.command()
 @click.option("--root", type=click.Path(file_okay=False), default=None, help="corpus directory [default: packaged]")
 def update(root: str | None) -> None:
-    """Regenerate the corpus with the installed iasl (review the diff before committing)."""
+    """Regenerate the corpus with the installed iasl (review the diff before committing).
+
+    The default root is the installed package's copy; in a source checkout pass
+    ``--root src/ppikit/golden`` so the regenerated files land where git sees them."""
     for folder in golden.update(Path(root) if root else None):
         click.echo(f"wrote {folder}")
 
