@@ -3,13 +3,19 @@
 Why acpiexec: it is the same interpreter that runs inside Linux, so what it returns is what an OS
 gets. Why this design (measured with acpiexec 20200925, see ``benchmarks/bench_acpiexec.py``):
 
-* The interactive debugger costs ~10 ms per command, ``acpiexec -b`` ~1 s per start, but one AML
-  method runs >10,000 ``_DSM`` calls per second. So every request -- one evaluation or thousands,
-  memory reads and writes included -- becomes one generated *driver table* (:mod:`ppikit.aml.bytecode`):
-  a method that performs the steps in order and stores each result in a package. The session loads
-  it (``Load``) and runs it (``Evaluate``): two debugger commands per batch, whatever its size.
+* The interactive debugger costs ~10 ms per command, ``acpiexec -b`` a process start per call, but
+  one AML method runs ~8,000-10,000 ``_DSM`` calls per second. So every request -- one evaluation or
+  thousands, memory reads and writes included -- becomes one generated *driver table*
+  (:mod:`ppikit.aml.bytecode`, no iasl subprocess): a method that performs the steps in order and
+  stores each result. The session loads it (``Load``) and runs it (``Evaluate``): two debugger
+  commands for up to 64 steps, plus one per ~500 further results (see below).
 * The debugger cannot pass an empty Package argument, so even single evaluations go through a
-  driver: arguments are exact AML literals, and the semantics are those of AML calling AML.
+  driver: arguments are exact AML literals, and the semantics are those of AML calling AML (no
+  predefined-name repair: ``_STR`` comes back as the String QEMU wrote, not a repaired Buffer).
+* Results are stored in 64-element block packages: ACPICA walks a whole package to update reference
+  counts whenever it is referenced, so one big result package made every store O(n). The debugger
+  returns a result through a 16 KiB buffer, so blocks are read back in runs that fit (the run length
+  adapts when ACPICA reports the size it needed; a single oversized result is read on its own).
 * ACPICA has no exception handling inside AML: a failing step aborts the driver method. Each step
   therefore stores its index in a progress integer first; after an abort the session reads it (one
   more command), records the error, and re-runs the same driver from the next step (the method
@@ -311,14 +317,23 @@ class AcpiRuntime:
         steps = list(steps)
         if not steps:
             return []
+        if self._process is not None and not self._process.alive():
+            status = self._process.proc.returncode if self._process.proc else None
+            self._crashed(f"acpiexec exited unexpectedly (status {status})", self._buf)
         self.start()
         checked = [self._check_step(s) for s in steps]
-        driver = _Driver(f"{HELPER_SCOPE}.T{self._next_tag()}", len(checked), self.integer_width)
+        driver = _Driver(f"{HELPER_SCOPE}.T{self._next_tag()}", len(checked), self.integer_width, self._batches)
         self._load_aml(driver.table([self._step_aml(k, s, aml, driver) for k, (s, aml) in enumerate(checked)]),
                        driver.filename)
-        checked_steps = [s for s, _ in checked]
+        results = self._perform(driver, [s for s, _ in checked])
+        self._unload(driver)  # after a failure above the driver stays loaded: harmless, and rare
+        return results
+
+    def _perform(self, driver: _Driver, steps: list[Step]) -> list[AmlValue | AmlEvalError]:
+        """Run the loaded driver to the end, re-running it after each failing step; read the results."""
         outcomes: dict[int, AmlValue | AmlEvalError] = {}
         budget = self.timeout + SECONDS_PER_STEP * len(steps)
+        self._bytes_per_block = BYTES_PER_BLOCK_GUESS
         start = 0
         values: list[AmlValue] | None = None
         while start < len(steps):
@@ -330,11 +345,11 @@ class AcpiRuntime:
             if not start <= failed < len(steps):
                 raise AcpiexecError(f"{driver.method} failed outside its steps ({outcome.status})",
                                     log="\n".join(outcome.lines[-20:]))
-            outcomes[failed] = self._step_error(checked_steps[failed], outcome, driver.method)
+            outcomes[failed] = self._step_error(steps[failed], outcome, driver.method)
             start = failed + 1
         if values is None or len(driver.blocks) > 1:
             values = self._read_results(driver, budget, values)
-        return [outcomes[k] if k in outcomes else _step_result(s, values[k]) for k, s in enumerate(checked_steps)]
+        return [outcomes[k] if k in outcomes else _step_result(s, values[k]) for k, s in enumerate(steps)]
 
     def _read_results(self, driver: _Driver, budget: float, block0: list[AmlValue] | None) -> list[AmlValue]:
         """Read the result blocks (after ``block0``, if known) in runs that fit acpiexec's 16 KiB buffer."""
@@ -425,6 +440,14 @@ class AcpiRuntime:
         message = f"{path}: {status}{where}" + (f": {detail[0]}" if detail else "")
         return AmlEvalError(message, path=path, status=status, log="\n".join(outcome.lines[-20:]))
 
+    def _unload(self, driver: _Driver) -> None:
+        """Unload a driver table: loaded tables slow every later Load and name lookup (measured)."""
+        if self._process is None or not self._process.alive():
+            return
+        output = self._command(f"unload {driver.scope}")
+        if "unloaded" not in output:
+            raise AcpiexecError(f"acpiexec did not unload {driver.scope}", log=output)
+
     def _progress(self, progress: str, budget: float) -> int:
         outcome = _Outcome.of(self._command(f"evaluate {progress}", budget), progress)
         if not isinstance(outcome.value, int):
@@ -433,10 +456,9 @@ class AcpiRuntime:
         return outcome.value
 
     def _next_tag(self) -> str:
-        if self._batches >= len(_NAME_DIGITS) ** 3:
-            raise AcpiexecError("this acpiexec session ran out of driver names; call restart()")
+        """A driver name; names are reused after 46656 batches (each driver is unloaded after use)."""
         self._batches += 1
-        return _tag(self._batches - 1)
+        return _tag((self._batches - 1) % len(_NAME_DIGITS) ** 3)
 
     # -- namespace -------------------------------------------------------------------------------
     def _read_namespace(self) -> _Namespace:
@@ -595,6 +617,7 @@ class _Driver:
     scope: str
     count: int
     width: int
+    serial: int  #: session-wide batch number, makes every table's bytes unique (ACPICA refuses reloads)
     block_size: int = 0
 
     def __post_init__(self) -> None:
@@ -617,7 +640,7 @@ class _Driver:
                + bc.method(self.method, 1, body + bc.return_(bc.name_string(self.blocks[0])), serialized=True)
                + bc.blocks_slice_method(self.slicer, self.blocks, width=width)
                + bc.blocks_element_method(self.element, self.blocks, width=width))
-        return bc.definition_block(aml, oem_table_id="PPIKIT" + self.scope[-2:])
+        return bc.definition_block(aml, oem_table_id="PPIKITDR", oem_revision=self.serial & 0xFFFFFFFF)
 
 
 @dataclass
