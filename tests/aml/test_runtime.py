@@ -233,6 +233,11 @@ def test_method_without_return_value_gives_none(runtime):
     assert runtime.evaluate("\\NRET") is None
 
 
+def test_slack_mode_turns_a_missing_return_into_zero(qemu_tables):
+    with AcpiRuntime([qemu_tables("q35.tis.tpm2.ppi", "DSDT")], slack=True) as rt:
+        assert rt.dsm(TPM, MOR, 1, 2) == 0  # strict mode: None (see the MOR test above)
+
+
 def test_failures_in_a_batch_leave_the_other_results_in_place(runtime):
     results = runtime.evaluate_many([("\\DIVZ", (5,)), ("\\DIVZ", (0,)), ("\\NRET", ()), ("\\_SB.NOPE", ()),
                                      ("\\DIVZ", (2,)), ("\\DIVZ", (0,))])
