@@ -8,8 +8,12 @@ ACTIVATED, unowned, with ownership (owner install) allowed and physicalPresenceC
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
+from ppikit.errors import UsageError
 from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
 from ppikit.ppi.firmware import FIRMWARE_MODELS
 from ppikit.ppi.firmware.base import ConfirmRequest, accept, callback, reject
@@ -233,3 +237,20 @@ def test_stale_next_step_does_not_skip_the_prompt(machine12):
     outcome = machine12.boot(Edk2Tpm12Firmware(), prompts.policy)
     assert [p.operation for p in prompts.seen] == [22]
     assert (outcome.response, machine12.page.next_step) == (USER_ABORT, 0)
+
+
+def test_tpm_dying_during_the_op_puts_tpm_fail_into_pprp(machine12):
+    """TIS answers QEMU's fatal-error reply (TPM_FAIL = 9): the TPM 1.2 path propagates RCs."""
+
+    def kill_then_accept(request: ConfirmRequest) -> bool:
+        os.kill(machine12.backend.pid, signal.SIGKILL)
+        return True
+
+    machine12.request(5)
+    outcome = machine12.boot(Edk2Tpm12Firmware(), callback(kill_then_accept))
+    assert (outcome.reset_requested, outcome.response, machine12.page.pprp) == (True, 9, 9)
+
+
+def test_bad_default_flags_is_a_usage_error():
+    with pytest.raises(UsageError, match="PhysicalPresenceFlags is one byte, 0x100 does not fit"):
+        Edk2Tpm12Firmware(default_flags=0x100)

@@ -4,10 +4,14 @@ effects on the TPM checked on the TPM itself (item 4)."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ppikit.errors import UsageError
 from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
 from ppikit.platform.memory import GuestMemory, Region
 from ppikit.ppi.firmware import FIRMWARE_MODELS
@@ -285,3 +289,30 @@ def test_change_eps_changes_the_endorsement_primary_key(machine2_iface, confirm,
     machine2_iface.request(24)
     machine2_iface.run(OvmfFirmware(), confirm)
     assert (_ek_public(machine2_iface) != before) is changed
+
+
+@pytest.mark.parametrize(("interface", "last_tpm_event"), [
+    ("tis", "TPM2_ClearControl -> TPM_FAIL"),  # QEMU's fatal-error reply through the FIFO
+    ("crb", "TPM2_ClearControl: no response (CRB reports a fatal error"),  # the driver sees tpmSts
+])
+def test_tpm_dying_during_the_op_is_bios_failure_and_still_reboots(make_machine, swtpm2, interface, last_tpm_event):
+    """swtpm killed while the prompt is up: Clear fails, OVMF writes BIOS_FAILURE and still resets;
+    a restarted swtpm boots again."""
+    machine = make_machine(swtpm2, interface=interface)
+
+    def kill_then_accept(request: ConfirmRequest) -> bool:
+        os.kill(machine.backend.pid, signal.SIGKILL)
+        return True
+
+    machine.request(5)
+    outcome = machine.boot(OvmfFirmware(), callback(kill_then_accept))
+    assert (outcome.reset_requested, outcome.response, machine.page.pprp, machine.page.lppr) == \
+        (True, BIOS_FAILURE, BIOS_FAILURE, 5)
+    assert [e.text for e in machine.timeline if e.actor == "tpm"][-1].startswith(last_tpm_event)
+    machine.backend.restart()
+    assert machine.boot(OvmfFirmware()).reason == "no request"
+
+
+def test_bad_platform_lock_is_a_usage_error():
+    with pytest.raises(UsageError, match="platform_lock must be one of randomize, disable, not 'off'"):
+        OvmfFirmware(platform_lock="off")

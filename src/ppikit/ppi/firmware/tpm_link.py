@@ -15,13 +15,21 @@ from typing import Generic, TypeVar
 
 from ppikit.errors import LayoutError, PpikitError, UsageError
 from ppikit.ppi.firmware.base import Timeline, Transport
-from ppikit.tpm.header import TPM_HEADER, TPM_HEADER_SIZE
+from ppikit.tpm.header import (
+    TPM_HEADER,
+    TPM_HEADER_SIZE,
+    TPM_TAG_RSP_AUTH1_COMMAND,
+    TPM_TAG_RSP_AUTH2_COMMAND,
+    TPM_TAG_RSP_COMMAND,
+)
 from ppikit.tpm.rc import TpmResponseError, rc_name
 from ppikit.tpm.tpm2 import TPM2_COMMANDS
 from ppikit.tpm.tpm12 import TPM12_COMMANDS
+from ppikit.tpm.version import TpmVersion
 
 #: Command code -> spec name, both families (their code ranges do not overlap).
-_COMMAND_NAMES = {spec.code: (spec.name, spec.version) for spec in TPM2_COMMANDS + TPM12_COMMANDS}
+_COMMAND_NAMES = {spec.code: spec.name for spec in TPM2_COMMANDS + TPM12_COMMANDS}
+_TPM12_RESPONSE_TAGS = frozenset({TPM_TAG_RSP_COMMAND, TPM_TAG_RSP_AUTH1_COMMAND, TPM_TAG_RSP_AUTH2_COMMAND})
 
 
 class TpmDeviceError(PpikitError):
@@ -33,7 +41,7 @@ def traced_transport(transmit: Transport, timeline: Timeline) -> Callable[[bytes
 
     def send(command: bytes) -> bytes:
         code = TPM_HEADER.parse(command[:TPM_HEADER_SIZE]).code
-        name, version = _COMMAND_NAMES.get(code, (f"command 0x{code:X}", None))
+        name = _COMMAND_NAMES.get(code, f"command 0x{code:X}")
         try:
             response = transmit(command)
         except UsageError:
@@ -41,9 +49,13 @@ def traced_transport(transmit: Transport, timeline: Timeline) -> Callable[[bytes
         except PpikitError as exc:
             timeline.add("tpm", f"{name}: no response ({exc})", command=name, error=str(exc))
             raise TpmDeviceError(f"{name}: {exc}") from exc
-        rc = TPM_HEADER.parse(response[:TPM_HEADER_SIZE]).code if len(response) >= TPM_HEADER_SIZE else None
-        text = rc_name(rc, version) if rc is not None else f"short response ({len(response)} bytes)"
-        timeline.add("tpm", f"{name} -> {text}", command=name, rc=rc)
+        if len(response) < TPM_HEADER_SIZE:
+            timeline.add("tpm", f"{name} -> short response ({len(response)} bytes)", command=name, rc=None)
+            return response
+        header = TPM_HEADER.parse(response[:TPM_HEADER_SIZE])
+        # name the code by the family that answered: QEMU's fatal-error reply is TPM 1.2-shaped
+        family = TpmVersion.TPM_1_2 if header.tag in _TPM12_RESPONSE_TAGS else TpmVersion.TPM_2_0
+        timeline.add("tpm", f"{name} -> {rc_name(header.code, family)}", command=name, rc=header.code)
         return response
 
     return send
