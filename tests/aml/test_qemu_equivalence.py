@@ -62,8 +62,8 @@ class Side:
 
     def run(self, cases: list[tuple]) -> list[tuple]:
         """Per case (uuid, rev, fn, args, op_index, func_byte, scalars): (result, page bytes after),
-        then ("whole page", 0x400 bytes). Batches of :data:`CASES_PER_BATCH` keep every result package
-        under acpiexec's 16 KiB debugger print buffer."""
+        then ("whole page", 0x400 bytes). Batches of :data:`CASES_PER_BATCH` keep each generated driver
+        table and its result dump small."""
         out: list[tuple] = []
         for first in range(0, len(cases), CASES_PER_BATCH):
             out += self._batch(cases[first:first + CASES_PER_BATCH])
