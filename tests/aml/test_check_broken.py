@@ -100,6 +100,15 @@ def test_dsm_that_faults(broken):
     assert {d["expected"] for d in qemu["qemu-ppi-fn4"]["deviations"]} == {"Integer 2"}
 
 
+def test_dsm_with_wrong_arity(broken):
+    code, report = broken["dsm-arity"]
+    assert code == 1
+    (finding,) = report["findings"][-1:]
+    assert (finding["category"], finding["key"], finding["observed"]) == (
+        "linux", "dsm-arity", "\\_SB.TPM._DSM: \\_SB.TPM._DSM takes 3 argument(s), got 4")
+    assert [f["key"] for f in report["findings"]] == ["dsm-arity"]
+
+
 def test_text_report_names_the_fault_and_its_input(tmp_path):
     aml = tmp_path / "f.aml"
     aml.write_bytes(compile_asl((BROKEN / "faulting-dsm.asl").read_text()))

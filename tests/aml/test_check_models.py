@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ppikit.aml import expectations as ex
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
@@ -136,3 +138,24 @@ def test_base_page_from_user_page():
     page.pprq = 9
     setup = base_page(page)
     assert (setup.flag(7), setup.field("pprq"), setup.field("ppin")) == (4, 9, 0)
+
+
+UUIDS = st.sampled_from([PPI_DSM_UUID, MOR_DSM_UUID, "00000000-0000-0000-0000-000000000000"])
+U32 = st.integers(0, 0xFFFFFFFF)
+
+
+@given(UUIDS, U32, U32, st.lists(U32, max_size=3), st.sampled_from(sorted(SPACE.setups)))
+def test_models_cover_every_input(uuid, revision, function, args, setup):
+    inp = ex.DsmInput(uuid, revision, function, tuple(args), setup)
+    spec = ex.spec_expectation(inp, SPACE.setups[setup])
+    ex.qemu_expectation(inp, SPACE.setups[setup])  # never LookupError
+    if inp.interface == ex.PPI and revision not in (1, 2):
+        assert spec.outcome == ex.Outcome(b"\x00")
+    if inp.interface == ex.OTHER:
+        assert spec.rule.key == "unknown-uuid"
+
+
+@given(st.binary(min_size=0x5B, max_size=0x5B), st.binary(min_size=0x5B, max_size=0x5B))
+def test_page_writes_reconstruct_the_after_state(before, after):
+    rebuilt = {**ex.state_fields(before), **dict(ex.page_writes(before, after))}
+    assert rebuilt == ex.state_fields(after)

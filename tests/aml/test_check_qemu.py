@@ -5,6 +5,7 @@ Each variant is swept once (module-scoped cache); about 3 s per sweep.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,26 @@ def test_acpidump_text_gives_the_same_report(reports, tmp_path: Path):
         return [(f.category, f.key, len(f.deviations)) for f in report.all_findings()]
 
     assert summary(from_dump) == summary(reports[variant])
+
+
+def test_cli_page_option_sets_the_base_page(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from ppikit.cli import cli
+    from ppikit.ppi.page import PpiPage
+
+    page = PpiPage.blank()
+    page.func[5] = 4   # Clear: allowed, no user needed
+    page.func[23] = 2  # SetPCRBanks: blocked
+    page.pprq = 5      # a pending Clear
+    path = tmp_path / "page.bin"
+    path.write_bytes(page.build())
+    result = CliRunner().invoke(cli, ["check", "--json", "--page", str(path), "--against", "qemu,linux",
+                                      str(QEMU_DATA / "q35.crb.tpm2.ppi" / "DSDT.aml")], catch_exceptions=False)
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["conforms"]) == (0, True)
+    status = {tuple(s["ops"]) if len(s["ops"]) == 1 else "rest": (s["fn8"], s["fn7"])
+              for s in report["devices"][0]["op_status"]}
+    # fn 7 for op 5 writes pprq = 5, pprm = 0: what the page already holds, so no field changes
+    assert status == {"rest": ("Integer 0", "Integer 1"), (5,): ("Integer 4", "Integer 0"),
+                      (23,): ("Integer 2", "Integer 3")}

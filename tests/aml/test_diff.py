@@ -7,18 +7,21 @@ no longer matches the behaviour fails here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ppikit.aml.acpidump import read_tables
 from ppikit.aml.check import check_tables
 from ppikit.aml.diff import DiffReport, diff_tables
 from ppikit.aml.expectations import MOR, OTHER, PPI, DsmInput, PageSetup
 from ppikit.aml.golden import default_root
+from ppikit.cli import cli
 
 from .conftest import QEMU_DATA
 
@@ -128,11 +131,25 @@ def test_diff_row_text(golden_diff):
     assert "620 of 1433 inputs differ, in 12 row(s)" in text
 
 
-def test_golden_qemu_ssdt_behaves_like_qemu_dsdt():
-    report = diff_tables(read_tables([GOLDEN / "tis-tpm2-ppi-qemu" / "ssdt.aml"]),
-                         read_tables([QEMU_DATA / "q35.tis.tpm2.ppi" / "DSDT.aml"]))
-    assert (report.rows, report.exit_status()) == ([], 0)
-    assert (report.a_device, report.b_device) == ("\\_SB.PCI0.ISA.TPM", "\\_SB.PCI0.SF8.TPM")
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_golden_qemu_ssdt_behaves_like_qemu_dsdt():
+    code, out, err = run("diff", "--json", str(GOLDEN / "tis-tpm2-ppi-qemu" / "ssdt.aml"),
+                         str(QEMU_DATA / "q35.tis.tpm2.ppi" / "DSDT.aml"))
+    report = json.loads(out)
+    assert (code, err, report["rows"], report["differing_inputs"], report["inputs"]) == (0, "", [], 0, 1433)
+    assert (report["a"]["device"], report["b"]["device"]) == ("\\_SB.PCI0.ISA.TPM", "\\_SB.PCI0.SF8.TPM")
+
+
+def test_cli_diff_without_dsm_on_either_side():
+    noppi = str(QEMU_DATA / "q35.tis.tpm2.noppi" / "DSDT.aml")
+    code, out, _ = run("diff", noppi, noppi)
+    assert code == 0
+    assert "0 of 1433 inputs differ, in 0 row(s)" in out.splitlines()
+    assert f"note: {noppi}: \\_SB.PCI0.SF8.TPM has no _DSM (every call fails with AE_NOT_FOUND)" in out.splitlines()
 
 
 def test_golden_strict_ssdt_conforms_to_the_spec_model():

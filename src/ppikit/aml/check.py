@@ -300,7 +300,15 @@ def check_tables(tables: Sequence[AcpiTable], *, page: PpiPage | None = None) ->
 
 
 def _check_dsm(runtime: AcpiRuntime, device: DeviceReport, space: InputSpace) -> None:
-    results = sweep_device(runtime, device.path, space)
+    try:
+        results = sweep_device(runtime, device.path, space)
+    except DsmArityError as exc:
+        device.has_dsm = True
+        device.findings = [Finding("linux", "dsm-arity", "_DSM cannot be called with 4 arguments",
+                                   "ACPI 6.4 §9.1.1 defines _DSM (UUID, revision, function, package); Linux's "
+                                   "acpi_evaluate_dsm passes 4 arguments and gets an error", device=device.path,
+                                   observed=str(exc), expected="Method (_DSM, 4, ...)")]
+        return
     if results is None:
         return
     device.has_dsm = True
@@ -309,18 +317,22 @@ def _check_dsm(runtime: AcpiRuntime, device: DeviceReport, space: InputSpace) ->
     device.findings = dsm_findings(device.path, results, space)
 
 
+class DsmArityError(UsageError):
+    """The device's ``_DSM`` is not a 4-argument method, so no input of the sweep can be passed."""
+
+
 def sweep_device(runtime: AcpiRuntime, path: str, space: InputSpace) -> dict[DsmInput, Outcome] | None:
     """:func:`run_sweep` on ``path``; None when the device has no ``_DSM`` (probed with one call first).
 
-    A ``_DSM`` that does not take 4 arguments cannot be called as ACPI defines it: a usage problem.
+    A ``_DSM`` that does not take 4 arguments raises :class:`DsmArityError`.
     """
-    probe = single_call(runtime, path, DsmInput(PPI_DSM_UUID, 1, 0, (), "base"), space.setups["base"])
+    try:
+        probe = single_call(runtime, path, DsmInput(PPI_DSM_UUID, 1, 0, (), "base"), space.setups["base"])
+    except UsageError as exc:  # the runtime checks arity against the namespace before running AML
+        raise DsmArityError(f"{path}._DSM: {exc}") from None
     if isinstance(probe.value, Fault) and probe.value.status == "AE_NOT_FOUND":
         return None
-    try:
-        return run_sweep(runtime, path, space)
-    except UsageError as exc:
-        raise UsageError(f"{path}: cannot sweep _DSM: {exc}") from None
+    return run_sweep(runtime, path, space)
 
 
 def _summarise(device: DeviceReport, results: dict[DsmInput, Outcome], space: InputSpace) -> None:
