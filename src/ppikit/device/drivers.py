@@ -13,6 +13,7 @@ the whole command, a malformed response header, CRB tpmSts): :class:`DriverError
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -118,7 +119,7 @@ def _burst(sts: int) -> int:
     return (sts >> 8) & 0xFFFF
 
 
-_RESPONSE_READY = _bits_set(TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE)
+_DATA_READY = TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE
 
 
 class TisDriver(_Driver):
@@ -160,25 +161,27 @@ class TisDriver(_Driver):
 
     def transmit(self, command: bytes) -> bytes:
         """Send ``command`` and return the complete response."""
-        bus = self.bus
-        bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)
-        sts = bus.mmio_read(self._sts, 4)
+        write, read, sts_addr = self.bus.mmio_write, self.bus.mmio_read, self._sts
+        write(sts_addr, 1, TPM_TIS_STS_COMMAND_READY)
+        sts = read(sts_addr, 4)
         if sts == 0xFFFFFFFF:  # STS reads all-ones unless our locality is active
             self.request_locality()
-            bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)
-            sts = bus.mmio_read(self._sts, 4)
+            write(sts_addr, 1, TPM_TIS_STS_COMMAND_READY)
+            sts = read(sts_addr, 4)
         try:
             if not sts & TPM_TIS_STS_COMMAND_READY:
-                sts = self._wait(self._sts, 4, _bits_set(TPM_TIS_STS_COMMAND_READY), "STS.commandReady")
+                sts = self._wait(sts_addr, 4, _bits_set(TPM_TIS_STS_COMMAND_READY), "STS.commandReady")
             self._write_command(command, sts)
-            bus.mmio_write(self._sts, 1, TPM_TIS_STS_TPM_GO)
-            try:
-                sts = self._wait(self._sts, 4, _RESPONSE_READY, "STS.dataAvail (command execution)")
-            except DriverTimeout:
-                bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)  # abort, as OVMF does
-                raise
+            write(sts_addr, 1, TPM_TIS_STS_TPM_GO)
+            sts = read(sts_addr, 4)
+            if sts & _DATA_READY != _DATA_READY:
+                try:
+                    sts = self._wait(sts_addr, 4, _bits_set(_DATA_READY), "STS.dataAvail (command execution)")
+                except DriverTimeout:
+                    write(sts_addr, 1, TPM_TIS_STS_COMMAND_READY)  # abort, as OVMF does
+                    raise
             response = self._read_response(sts)
-            bus.mmio_write(self._sts, 1, TPM_TIS_STS_COMMAND_READY)  # OVMF: ready for the next one
+            write(sts_addr, 1, TPM_TIS_STS_COMMAND_READY)  # OVMF: ready for the next one
         finally:
             if not self.keep_locality:
                 self.relinquish_locality()
@@ -186,8 +189,7 @@ class TisDriver(_Driver):
 
     def _write_command(self, command: bytes, sts: int) -> None:
         """FIFO writes bounded by the burst count: 4 bytes per access where the burst allows."""
-        write = self.bus.mmio_write
-        fifo = self._fifo
+        write, fifo = self.bus.mmio_write, self._fifo
         index, total = 0, len(command)
         burst = _burst(sts)
         while index < total:
@@ -195,12 +197,12 @@ class TisDriver(_Driver):
                 burst = _burst(self._wait(self._sts, 4, _burst, "a non-zero burst count"))
             end = index + min(burst, total - index)
             burst -= end - index
-            while end - index >= 4:
-                write(fifo, 4, int.from_bytes(command[index:index + 4], "little"))
-                index += 4
-            while index < end:
+            words = (end - index) >> 2
+            for word in struct.unpack_from(f"<{words}I", command, index):
+                write(fifo, 4, word)
+            for index in range(index + 4 * words, end):
                 write(fifo, 1, command[index])
-                index += 1
+            index = end
         sts = self.bus.mmio_read(self._sts, 4)
         if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_EXPECT) != TPM_TIS_STS_VALID:
             raise DriverError(f"TPM still expects data after the whole {total}-byte command "
@@ -222,12 +224,11 @@ class TisDriver(_Driver):
                 burst = _burst(sts)
             chunk = min(burst, (needed - len(data) + 3) & ~3)
             burst -= chunk
-            while chunk >= 4:
-                data += read(fifo, 4).to_bytes(4, "little")
-                chunk -= 4
-            while chunk > 0:
+            words, tail = chunk >> 2, chunk & 3
+            if words:
+                data += struct.pack(f"<{words}I", *[read(fifo, 4) for _ in range(words)])
+            for _ in range(tail):
                 data.append(read(fifo, 1))
-                chunk -= 1
             if needed == TPM_HEADER_SIZE and len(data) >= TPM_HEADER_SIZE:
                 needed = _response_size(data)
         sts = read(self._sts, 4)

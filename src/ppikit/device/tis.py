@@ -269,19 +269,23 @@ class TisDevice(MmioDevice):
         """Response bytes, 0xFF (TPM_TIS_NO_DATA_BYTE) where there are none. QEMU does not shift
         FIFO data to the byte lane: a byte read at 0x25 returns the next response byte."""
         locty = offset >> 12
-        if self._active != locty:
+        if (self._active != locty or self._state[locty] != TPM_TIS_STATE_COMPLETION
+                or not self._sts[locty] & TPM_TIS_STS_DATA_AVAILABLE):
             return SIZE_MASK[size]
-        if self._state[locty] != TPM_TIS_STATE_COMPLETION or not self._sts[locty] & TPM_TIS_STS_DATA_AVAILABLE:
-            return SIZE_MASK[size]
-        length = min(int.from_bytes(self._buffer[2:6], "big"), self._buffer_size)
-        start = self._rw
-        data = self._buffer[start:start + max(1, min(size, length - start))]
-        self._rw = end = start + len(data)
-        if end >= length:  # got the last byte
-            self._sts_set(locty, TPM_TIS_STS_VALID)
-            self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
-            return int.from_bytes(data, "little") | (SIZE_MASK[size] & ~SIZE_MASK[len(data)])
-        return int.from_bytes(data, "little")
+        buffer, start = self._buffer, self._rw
+        length = int.from_bytes(buffer[2:6], "big")
+        if length > self._buffer_size:
+            length = self._buffer_size
+        end = start + size
+        if end < length:
+            self._rw = end
+            return int.from_bytes(buffer[start:end], "little")
+        # the last response byte is in this access: at least one byte is read, as in QEMU
+        data = buffer[start:length if length > start else start + 1]
+        self._rw = start + len(data)
+        self._sts_set(locty, TPM_TIS_STS_VALID)
+        self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
+        return int.from_bytes(data, "little") | (SIZE_MASK[size] & ~SIZE_MASK[len(data)])
 
     # -- writes: ``value`` is the piece's value, not yet moved to its byte lane ---------------------
     @staticmethod
@@ -400,17 +404,20 @@ class TisDevice(MmioDevice):
         sts = self._sts[locty]
         if sts & TPM_TIS_STS_EXPECT:
             start = self._rw
-            count = min(size, self._buffer_size - start)
-            if count > 0:
-                self._buffer[start:start + count] = (value & SIZE_MASK[count]).to_bytes(count, "little")
-                self._rw = start + count
-            if count < size:  # buffer full with bytes left: Expect clears, the rest is dropped
+            end = start + size
+            if end > self._buffer_size:  # buffer full with bytes left: Expect clears, the rest is dropped
+                count = self._buffer_size - start
+                if count > 0:
+                    self._buffer[start:self._buffer_size] = (value & SIZE_MASK[count]).to_bytes(count, "little")
+                    self._rw = self._buffer_size
                 self._sts_set(locty, TPM_TIS_STS_VALID)
                 return
-            if self._rw > 5:  # a packet length is there: is all of it?
+            self._buffer[start:end] = value.to_bytes(size, "little")
+            self._rw = end
+            if end > 5:  # a packet length is there: is all of it?
                 need_irq = not sts & TPM_TIS_STS_VALID
                 # QEMU keeps the announced size in a uint16_t: a size >= 0x10000 wraps.
-                if int.from_bytes(self._buffer[2:6], "big") & 0xFFFF > self._rw:
+                if int.from_bytes(self._buffer[2:6], "big") & 0xFFFF > end:
                     self._sts_set(locty, TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID)
                 else:  # packet complete
                     self._sts_set(locty, TPM_TIS_STS_VALID)
@@ -426,7 +433,7 @@ class TisDevice(MmioDevice):
         self._sts[locty] = (self._sts[locty] & _STS_KEPT) | flags
 
     def _raise_irq(self, locty: int, mask: int) -> None:
-        if _valid(locty) and self._inte[locty] & TPM_TIS_INT_ENABLED and self._inte[locty] & mask:
+        if locty < TPM_TIS_NUM_LOCALITIES and self._inte[locty] & TPM_TIS_INT_ENABLED and self._inte[locty] & mask:
             self.irq_level = True
             self._ints[locty] |= mask
 
