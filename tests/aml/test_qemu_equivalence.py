@@ -154,7 +154,7 @@ _case = st.tuples(
 ).map(lambda c: (c[0], c[1], c[2], c[3], c[3][0] if c[3][0] < 0x100 else c[4], c[5], c[6]))
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(cases=st.lists(_case, min_size=10, max_size=60))
 def test_sampled_inputs_and_page_states(sides, cases):
     """Random UUID/revision/function, op 0..0x1FF with parameter, func[] byte and page contents."""
