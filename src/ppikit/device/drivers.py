@@ -209,27 +209,29 @@ class TisDriver(_Driver):
                               f"(STS 0x{sts:08X})")
 
     def _read_response(self, sts: int) -> bytes:
-        """Read the header, then the announced size, in burst-bounded FIFO reads (4 bytes each
-        where the burst allows; the burst never exceeds what is left of the response)."""
+        """Read the response in burst-bounded FIFO reads, 4 bytes each where the burst allows.
+
+        The burst count never exceeds what is left of the response, so a whole burst is read
+        before the header is known; after that, only up to the header's size."""
         read, fifo = self.bus.mmio_read, self._fifo
         data = bytearray()
-        needed = TPM_HEADER_SIZE
+        needed = 0  # unknown until the header is in
         burst = _burst(sts)
-        while len(data) < needed:
+        while not needed or len(data) < needed:
             if burst == 0:
                 sts = self._wait(self._sts, 4, _burst, "a non-zero burst count")
                 if not sts & TPM_TIS_STS_DATA_AVAILABLE:
-                    raise DriverError(f"TPM response ended after {len(data)} of {needed} bytes "
-                                      f"(header {bytes(data[:TPM_HEADER_SIZE]).hex()})")
+                    raise DriverError(f"TPM response ended after {len(data)} of {needed or TPM_HEADER_SIZE} "
+                                      f"bytes (header {bytes(data[:TPM_HEADER_SIZE]).hex()})")
                 burst = _burst(sts)
-            chunk = min(burst, (needed - len(data) + 3) & ~3)
+            chunk = burst if not needed else min(burst, needed - len(data))
             burst -= chunk
-            words, tail = chunk >> 2, chunk & 3
+            words = chunk >> 2
             if words:
                 data += struct.pack(f"<{words}I", *[read(fifo, 4) for _ in range(words)])
-            for _ in range(tail):
+            for _ in range(chunk & 3):
                 data.append(read(fifo, 1))
-            if needed == TPM_HEADER_SIZE and len(data) >= TPM_HEADER_SIZE:
+            if not needed and len(data) >= TPM_HEADER_SIZE:
                 needed = _response_size(data)
         sts = read(self._sts, 4)
         if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE) != TPM_TIS_STS_VALID:
