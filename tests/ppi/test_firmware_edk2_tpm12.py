@@ -17,7 +17,15 @@ from ppikit.errors import UsageError
 from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
 from ppikit.ppi.firmware import FIRMWARE_MODELS
 from ppikit.ppi.firmware.base import ConfirmRequest, accept, callback, reject
-from ppikit.ppi.firmware.edk2_tpm12 import Edk2Tpm12Firmware, TcgPpFlag
+from ppikit.ppi.firmware.edk2_tpm12 import (
+    CONFIRMATION_RULES,
+    TPM12_REBOOT_OPS,
+    TWO_BOOT_STEPS,
+    Edk2Tpm12Firmware,
+    TcgPpFlag,
+    needs_prompt,
+)
+from ppikit.ppi.operations import OpKind, catalogue
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE
 from ppikit.tpm.version import TpmVersion
 
@@ -254,3 +262,13 @@ def test_tpm_dying_during_the_op_puts_tpm_fail_into_pprp(machine12):
 def test_bad_default_flags_is_a_usage_error():
     with pytest.raises(UsageError, match="PhysicalPresenceFlags is one byte, 0x100 does not fit"):
         Edk2Tpm12Firmware(default_flags=0x100)
+
+
+def test_default_rules_agree_with_the_operation_catalogue():
+    """Default confirmation (NO_PPI_PROVISION), reboot set and two-boot ops match the catalogue."""
+    ops = [op for op in catalogue(TpmVersion.TPM_1_2) if op.kind is OpKind.DEFINED]
+    assert sorted(CONFIRMATION_RULES) == [op.number for op in ops]
+    assert {op.number: needs_prompt(op.number, TcgPpFlag.NO_PPI_PROVISION) for op in ops} == \
+        {op.number: op.pp_required for op in ops}
+    assert TPM12_REBOOT_OPS == {op.number for op in ops if op.reboot}
+    assert set(TWO_BOOT_STEPS) == {op.number for op in ops if op.boots == 2}

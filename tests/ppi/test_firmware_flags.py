@@ -15,9 +15,13 @@ from ppikit.ppi.firmware.flags import (
     PCD_TCG2_PHYSICAL_PRESENCE_FLAGS,
     FlagsFirmware,
     Tcg2PpFlag,
+    pp_required,
     user_confirmation_status,
 )
+from ppikit.ppi.firmware.tcg2 import TCG2_REBOOT_OPS
+from ppikit.ppi.operations import catalogue
 from ppikit.tpm.tpm2 import TPM_RH, TPMA_PERMANENT
+from ppikit.tpm.version import TpmVersion
 
 BIOS_FAILURE = 0xFFFFFFF1
 USER_ABORT = 0xFFFFFFF0
@@ -134,3 +138,13 @@ def test_bad_options_are_usage_errors():
         FlagsFirmware(default_flags=1 << 32)
     with pytest.raises(UsageError, match="platform_lock must be one of randomize, disable"):
         FlagsFirmware(platform_lock="keep")
+
+
+def test_default_rules_agree_with_the_operation_catalogue():
+    """The catalogue's default PP column and reboot column are what the flags model does by default."""
+    ops = catalogue(TpmVersion.TPM_2_0)
+    implemented = [op for op in ops if pp_required(op.number, PCD_TCG2_PHYSICAL_PRESENCE_FLAGS) is not None]
+    assert [op.number for op in implemented] == sorted(DEFAULT_FUNC)
+    assert {op.number: pp_required(op.number, PCD_TCG2_PHYSICAL_PRESENCE_FLAGS) for op in implemented} == \
+        {op.number: op.pp_required for op in implemented}
+    assert TCG2_REBOOT_OPS == {op.number for op in ops if op.reboot}

@@ -138,11 +138,14 @@ _STEP_TEXT = {S.ENABLE: "enable", S.DISABLE: "disable", S.ACTIVATE: "activate", 
               S.DEFERRED_PP: "allow a field upgrade of"}
 
 
-def _waived(rule: TcgPpFlag | bool, flags: int) -> bool:
-    """True when ``rule`` lets the op run without a prompt under ``flags``."""
+def needs_prompt(op: int, flags: int) -> bool | None:
+    """Must a physically present user confirm ``op`` under ``flags``? None: invalid op."""
+    rule = CONFIRMATION_RULES.get(op)
+    if rule is None:
+        return None
     if isinstance(rule, TcgPpFlag):
-        return flags & rule == rule
-    return not rule
+        return flags & rule != rule
+    return rule
 
 
 def func_value(op: int, flags: int) -> int:
@@ -209,10 +212,10 @@ class Edk2Tpm12Firmware(PpiFirmware):
         return ""
 
     def validate(self, boot: Boot, op: int) -> bool | None:
-        rule = CONFIRMATION_RULES.get(op)
-        if rule is None:
+        required = needs_prompt(op, self.flags(boot))
+        if required is None:
             return None
-        return _waived(rule, self.flags(boot)) or boot.page.next_step == op
+        return not required or boot.page.next_step == op
 
     def invalid_response(self, op: int) -> int:
         return TCG_PP_OPERATION_RESPONSE_BIOS_FAILURE
