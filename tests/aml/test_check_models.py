@@ -159,3 +159,25 @@ def test_models_cover_every_input(uuid, revision, function, args, setup):
 def test_page_writes_reconstruct_the_after_state(before, after):
     rebuilt = {**ex.state_fields(before), **dict(ex.page_writes(before, after))}
     assert rebuilt == ex.state_fields(after)
+
+
+def test_state_checker_equals_iasl_output_of_its_documented_asl():
+    from ppikit.aml.iasl import compile_asl
+    from ppikit.aml.sweep import state_checker
+
+    asl = '''DefinitionBlock ("", "SSDT", 1, "PPIKIT", "PPIKITCK", 1)
+    {
+        Device (\\PKCK)
+        {
+            OperationRegion (PKCR, SystemMemory, 0xFED45100, 0x5B)
+            Field (PKCR, ByteAcc, NoLock, Preserve) { PKST, 728 }
+            Name (PKRF, Buffer (0x5B) { %s })
+            Method (SNAP, 0, Serialized)
+            {
+                If (LNot (LEqual (PKST, PKRF))) { Store (PKST, Local0)  Store (PKRF, PKST)  Return (Local0) }
+                Return (Zero)
+            }
+        }
+    }''' % ", ".join(f"0x{b:02X}" for b in BASE.state)
+    # the AML body (after the 36-byte header, whose creator fields differ) is byte-identical
+    assert state_checker(BASE.state)[36:] == compile_asl(asl)[36:]

@@ -43,7 +43,7 @@ from ppikit.aml.expectations import (
 )
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
 from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, Call, stand_in_dsdt
-from ppikit.aml.sweep import InputSpace, base_page, input_space, run_sweep, single_call
+from ppikit.aml.sweep import InputSpace, base_page, input_space, run_sweep, single_call, state_checker
 from ppikit.aml.tables import ACPI_CHECKSUM_OFFSET, TCPA_TABLE, TPM2_TABLE, acpi_checksum
 from ppikit.aml.values import eisa_id_to_str
 from ppikit.errors import UsageError
@@ -224,8 +224,9 @@ def _ranges(numbers: Sequence[int]) -> str:
 
 # -- loading -------------------------------------------------------------------------------------
 @contextmanager
-def open_runtime(tables: Sequence[AcpiTable], notes: list[str]) -> Iterator[AcpiRuntime]:
-    """An acpiexec session over the AML tables of ``tables`` (checksums fixed: QEMU leaves them 0).
+def open_runtime(tables: Sequence[AcpiTable], notes: list[str], space: InputSpace) -> Iterator[AcpiRuntime]:
+    """An acpiexec session over the AML tables of ``tables`` (checksums fixed: QEMU leaves them 0),
+    plus the sweep's :func:`~ppikit.aml.sweep.state_checker` for ``space``.
 
     SSDT-only input gets a stand-in DSDT (:func:`~ppikit.aml.runtime.stand_in_dsdt`) of the SSDTs'
     revision, so integers have the width the platform's DSDT would give them and ``External``
@@ -239,7 +240,7 @@ def open_runtime(tables: Sequence[AcpiTable], notes: list[str]) -> Iterator[Acpi
         aml.insert(0, stand_in_dsdt(aml, revision=revision))
         notes.append(f"no DSDT given: loaded with a stand-in DSDT of revision {revision} that defines the "
                      "SSDTs' External scopes")
-    with AcpiRuntime(aml, fix_checksums=True) as runtime:
+    with AcpiRuntime([*aml, state_checker(space.setups["base"].state)], fix_checksums=True) as runtime:
         yield runtime
 
 
@@ -288,7 +289,7 @@ def check_tables(tables: Sequence[AcpiTable], *, page: PpiPage | None = None) ->
     findings = [f for t in tables if t.is_aml for f in _header_findings(t)]
     space = input_space(base_page(page))
     devices: list[DeviceReport] = []
-    with open_runtime(tables, notes) as runtime:
+    with open_runtime(tables, notes, space) as runtime:
         for path in runtime.find_devices(TPM_HIDS):
             device = _identity(runtime, path)
             _check_dsm(runtime, device, space)

@@ -128,7 +128,7 @@ def diff_behaviour(space: InputSpace, a: dict[DsmInput, Outcome], b: dict[DsmInp
 def _sweep_side(tables: Sequence[AcpiTable], label: str, space: InputSpace,
                 notes: list[str]) -> tuple[str, dict[DsmInput, Outcome]]:
     side_notes: list[str] = []
-    with open_runtime(tables, side_notes) as runtime:
+    with open_runtime(tables, side_notes, space) as runtime:
         devices = runtime.find_devices(TPM_HIDS)
         if not devices:
             raise UsageError(f"{label}: no TPM device (_HID or _CID MSFT0101 / PNP0C31)")

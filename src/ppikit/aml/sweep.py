@@ -12,15 +12,18 @@ The space covers what the models distinguish (acpi-ppi.md §1.5-§1.7, firmware-
   (OVMF's ``func[]`` for a TPM 2.0 guest, or the user's ``--page``);
 * MOR functions 0-3 with Arg3[0] in {0, 1, 2, 0x102}; two unknown UUIDs.
 
-Each call runs on a reset page: the state bytes 0x100..0x15A are rewritten before and read back after
-every call (one acpiexec batch of three steps per input), so page writes are observed exactly and
-never leak into the next input. Writes to ``func[]`` or beyond 0x15A are not observed.
+Each call runs on the setup's page, and its page writes are observed exactly: after every ``_DSM``
+call the sweep calls ``\\PKCK.SNAP`` from a helper SSDT (:func:`state_checker`) that compares the
+state bytes 0x100..0x15A with the setup's and, only if they changed, returns the new bytes and restores
+the old ones. Two calls per input, no memory steps: measured 2.5x faster than a write + call + read
+per input (acpiexec's per-step OperationRegions dominate). Writes to ``func[]`` or beyond 0x15A are
+not observed.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ppikit.aml.expectations import (
@@ -32,8 +35,9 @@ from ppikit.aml.expectations import (
     PageSetup,
     page_writes,
 )
+from ppikit.aml import bytecode as bc
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
-from ppikit.aml.runtime import AcpiRuntime, AmlEvalError, Call, ReadMemory, Step, WriteMemory
+from ppikit.aml.runtime import AcpiRuntime, AmlEvalError, Call, Step, WriteMemory
 from ppikit.ppi.page import PPI_FUNC_COUNT, TPM_PPI_ADDR_BASE, PpiPage
 
 PPI_FUNCTIONS_PLAIN = (0, 1, 3, 4, 5, 6, 9, 0xFF)  #: functions without an operation argument
@@ -113,36 +117,70 @@ def _inputs(setups: dict[str, PageSetup]) -> Iterator[DsmInput]:
             yield DsmInput(text, 1, fn, (), "base")
 
 
+CHECKER_DEVICE = "\\PKCK"  #: helper device of :func:`state_checker` (a name no platform uses)
+CHECKER_METHOD = f"{CHECKER_DEVICE}.SNAP"
+
+
+def state_checker(state: bytes, *, revision: int = 1) -> bytes:
+    """An SSDT with ``\\PKCK.SNAP``: Integer 0 if the page state still equals ``state``, else the
+    changed state bytes (Buffer), after restoring ``state``.
+
+    ASL equivalent::
+
+        Device (\\PKCK) {
+            OperationRegion (PKCR, SystemMemory, 0xFED45100, 0x5B)
+            Field (PKCR, ByteAcc, NoLock, Preserve) { PKST, 728 }
+            Name (PKRF, Buffer (0x5B) { <state> })
+            Method (SNAP, 0, Serialized) {
+                If (LNot (LEqual (PKST, PKRF))) { Store (PKST, Local0)  Store (PKRF, PKST)  Return (Local0) }
+                Return (Zero)
+            }
+        }
+    """
+    width = 32 if revision < 2 else 64
+    local0 = bytes([bc.LOCAL0_OP])
+    changed = (bc.store(bc.name_string("PKST"), local0) + bc.store(bc.name_string("PKRF"), bc.name_string("PKST"))
+               + bc.return_(local0))
+    condition = bytes([bc.LNOT_OP, bc.LEQUAL_OP]) + bc.name_string("PKST") + bc.name_string("PKRF")
+    snap = (bytes([bc.IF_OP]) + bc.pkg_length(len(condition) + len(changed)) + condition + changed
+            + bc.return_(bc.integer(0, width=width)))
+    body = (bc.operation_region("PKCR", TPM_PPI_ADDR_BASE + STATE_OFFSET, STATE_LENGTH, width=width)
+            + bc.field("PKCR", "PKST", 8 * STATE_LENGTH)
+            + bc.name("PKRF", bc.buffer(state))
+            + bc.method("SNAP", 0, snap, serialized=True))
+    return bc.definition_block(bc.device(CHECKER_DEVICE, body), oem_table_id="PPIKITCK", revision=revision)
+
+
 def run_sweep(runtime: AcpiRuntime, device: str, space: InputSpace) -> dict[DsmInput, Outcome]:
-    """Run every input of ``space`` on ``device``'s ``_DSM``; batches of :data:`STEPS_PER_BATCH` steps."""
+    """Run every input of ``space`` on ``device``'s ``_DSM``; batches of :data:`STEPS_PER_BATCH` steps.
+
+    ``runtime`` must hold :func:`state_checker` for the setups' state (all setups share one).
+    """
     method = f"{device}._DSM"
     results: dict[DsmInput, Outcome] = {}
-    current_func: str | None = None
+    current: str | None = None
     steps: list[Step] = []
-    pending: list[DsmInput] = []
+    pending: list[tuple[DsmInput, int]] = []
 
     def flush() -> None:
         values = runtime.run(steps)
-        calls = iter(k for k, step in enumerate(steps) if isinstance(step, Call))
-        for inp in pending:
-            k = next(calls)
-            value = values[k]
-            after = values[k + 1]
-            observed = Fault(value.status) if isinstance(value, AmlEvalError) else value
-            if isinstance(after, AmlEvalError):  # cannot happen for a plain memory read; keep it visible
+        for inp, k in pending:
+            value, after = values[k], values[k + 1]
+            if isinstance(after, AmlEvalError):  # the checker itself cannot fail: keep it visible
                 raise after
-            assert isinstance(after, bytes)
-            results[inp] = Outcome(observed, page_writes(space.setups[inp.setup].state, after))
+            state = space.setups[inp.setup].state
+            observed = Fault(value.status) if isinstance(value, AmlEvalError) else value
+            results[inp] = Outcome(observed, page_writes(state, after) if isinstance(after, bytes) else ())
         steps.clear()
         pending.clear()
 
     for inp in space.inputs:
         setup = space.setups[inp.setup]
-        if inp.setup != current_func:
-            steps.append(WriteMemory(TPM_PPI_ADDR_BASE, setup.func))
-            current_func = inp.setup
-        steps.extend(_call_steps(method, inp, setup))
-        pending.append(inp)
+        if inp.setup != current or not steps:
+            steps.append(WriteMemory(TPM_PPI_ADDR_BASE, setup.func + setup.state))
+            current = inp.setup
+        pending.append((inp, len(steps)))
+        steps.extend((Call(method, _dsm_args(inp)), Call(CHECKER_METHOD)))
         if len(steps) >= STEPS_PER_BATCH:
             flush()
     if steps:
@@ -150,19 +188,14 @@ def run_sweep(runtime: AcpiRuntime, device: str, space: InputSpace) -> dict[DsmI
     return results
 
 
-def _call_steps(method: str, inp: DsmInput, setup: PageSetup) -> Sequence[Step]:
-    state_address = TPM_PPI_ADDR_BASE + STATE_OFFSET
-    return (WriteMemory(state_address, setup.state),
-            Call(method, (uuid.UUID(inp.uuid), inp.revision, inp.function, list(inp.args))),
-            ReadMemory(state_address, STATE_LENGTH))
+def _dsm_args(inp: DsmInput) -> tuple:
+    return (uuid.UUID(inp.uuid), inp.revision, inp.function, list(inp.args))
 
 
 def single_call(runtime: AcpiRuntime, device: str, inp: DsmInput, setup: PageSetup) -> Outcome:
     """One input on its own (used to probe a device before the sweep)."""
-    steps = [WriteMemory(TPM_PPI_ADDR_BASE, setup.func), *_call_steps(f"{device}._DSM", inp, setup)]
-    values = runtime.run(steps)
-    value, after = values[2], values[3]
+    steps = [WriteMemory(TPM_PPI_ADDR_BASE, setup.func + setup.state), Call(f"{device}._DSM", _dsm_args(inp)),
+             Call(CHECKER_METHOD)]
+    _, value, after = runtime.run(steps)
     observed = Fault(value.status) if isinstance(value, AmlEvalError) else value
-    assert isinstance(after, bytes)
-    return Outcome(observed, page_writes(setup.state, after))
-
+    return Outcome(observed, page_writes(setup.state, after) if isinstance(after, bytes) else ())
