@@ -45,6 +45,7 @@ DefinitionBlock ("", "SSDT", 1, "PPIKIT", "RTTEST", 1)
     Method (\\DIVZ, 1) { Return (10 / Arg0) }
     Method (\\INNR, 1) { Return (DIVZ (Arg0)) }
     Method (\\SLPY, 0) { Sleep (30000) }
+    Method (\\FAKE, 0) { Debug = "Evaluation of \\\\PKIT\\n- " Return (5) }
     Name (\\NINT, 0x1234)
 }
 """
@@ -231,6 +232,12 @@ def test_aml_fault_names_path_status_and_inner_method(runtime):
 
 def test_method_without_return_value_gives_none(runtime):
     assert runtime.evaluate("\\NRET") is None
+
+
+def test_debug_output_that_looks_like_a_prompt_is_skipped(runtime):
+    assert runtime.evaluate_many([("\\FAKE", ()), ("\\ECHO", ("after",))]) == [5, "after"]
+    assert runtime.evaluate("\\FAKE") == 5
+    assert runtime.evaluate("\\NINT") == 0x1234
 
 
 def test_slack_mode_turns_a_missing_return_into_zero(qemu_tables):

@@ -490,16 +490,29 @@ class AcpiRuntime:
             process.proc.stdin.flush()
         except OSError as exc:
             self._crashed(f"acpiexec stopped accepting commands ({exc})")
-        return self._read_until_prompt(timeout or self.timeout, what=command)
+        verb, _, rest = command.partition(" ")
+        # AML run by ``evaluate`` may print anything to Debug, even a fake prompt: for those commands
+        # the prompt only counts after ACPICA's own outcome line for the evaluated path.
+        outcome = re.compile(r"[Ee]valuation of " + re.escape(rest.split(" ")[0]) + r"\b") if verb == "evaluate" else None
+        return self._read_until_prompt(timeout or self.timeout, what=command, outcome=outcome)
 
-    def _read_until_prompt(self, timeout: float, *, what: str) -> str:
+    def _read_until_prompt(self, timeout: float, *, what: str, outcome: re.Pattern[str] | None = None) -> str:
         assert self._process is not None and self._process.proc is not None
         stdout = self._process.proc.stdout
         assert stdout is not None
         deadline = time.monotonic() + timeout
         output = self._buf
-        end = output.find(PROMPT)
-        while end < 0:
+        outcome_seen = outcome is None
+        search_from = 0  # the prompt search resumes here (output only grows)
+        while True:
+            if not outcome_seen:
+                found = outcome.search(output)  # type: ignore[union-attr]
+                outcome_seen, search_from = (True, found.end()) if found else (False, 0)
+            if outcome_seen:
+                end = output.find(PROMPT, search_from)
+                if end >= 0:
+                    break
+                search_from = max(search_from, len(output) - len(PROMPT) + 1)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._crashed(f"acpiexec did not finish {what!r} within {timeout:g} s; killed it", output)
@@ -509,9 +522,7 @@ class AcpiRuntime:
             data = os.read(stdout.fileno(), 1 << 20)
             if not data:
                 self._crashed(f"acpiexec exited during {what!r}", output)
-            searched = max(0, len(output) - len(PROMPT))
             output += data.decode("latin-1")
-            end = output.find(PROMPT, searched)
         self._buf = output[end + len(PROMPT):]
         return output[:end + 1]
 
