@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ppikit.cli._common import echo_json, table
+from ppikit.cli._common import echo_json, read_input, table
 from ppikit.cli.region import describe_page
 from ppikit.cli.simulate import render_timeline
 from ppikit.errors import UsageError
@@ -101,7 +101,7 @@ def restore(file: str, confirm: str, interface: str | None, tpm: str | None, key
 @click.option("--json", "as_json", is_flag=True, help="stable machine output")
 def inspect(file: str, as_json: bool) -> None:
     """Verify FILE (header, checksum, sections) and show what it holds."""
-    data = Path(file).read_bytes()
+    data = read_input(file, "snapshot")
     header = read_header(data, file)
     taken = Snapshot.from_bytes(data, source=file)
     summary = {"format_version": header.format_version, "body_size": header.body_size,

@@ -46,7 +46,7 @@ from ppikit.platform.snapshot_format import (
 )
 
 if TYPE_CHECKING:
-    from ppikit.platform.platform import Platform
+    from ppikit.platform.platform import Platform, PlatformConfig
 
 #: TPM 1.2 return codes swtpm answers CMD_SET_STATEBLOB with, and what they mean for a restore
 #: (observed with swtpm 0.7.1: a missing key fails on the first blob with TPM_KEYNOTFOUND and
@@ -121,13 +121,19 @@ def load(source: Snapshot | bytes | str | os.PathLike[str]) -> Snapshot:
     return Snapshot.read(source)
 
 
-def check_compatible(snapshot: Snapshot, platform: Platform) -> None:
-    """Refuse, before anything is touched, a snapshot this platform cannot become."""
-    saved, here = snapshot.meta["config"], config_to_meta(platform.config)
+def check_config(snapshot: Snapshot, config: PlatformConfig) -> None:
+    """Refuse a snapshot of another machine (TPM family, interface, ...) -- checkable before the
+    destination is even started."""
+    saved, here = snapshot.meta["config"], config_to_meta(config)
     for name, reason in _MATCHED_FIELDS:
         if saved[name] != here[name]:
             raise SnapshotError(f"cannot restore: the snapshot has {name} {_show(name, saved[name])}, "
                                 f"this platform {_show(name, here[name])} ({reason})")
+
+
+def check_compatible(snapshot: Snapshot, platform: Platform) -> None:
+    """Refuse, before anything is touched, a snapshot this platform cannot become."""
+    check_config(snapshot, platform.config)
     layout = {(r["name"], r["base"], r["size"]) for r in snapshot.meta["memory"]}
     ours = {(r.name, r.base, len(r.data)) for r in platform.memory.regions}
     if layout != ours:

@@ -17,6 +17,7 @@ from ppikit.platform import effects
 from ppikit.platform.effects import TpmFacts
 from ppikit.platform.platform import Platform, PlatformConfig
 from ppikit.platform.simulate import DEMO_OWNER_AUTH, Request
+from ppikit.platform.snapshot import check_config
 from ppikit.platform.snapshot_format import Snapshot, SnapshotError
 from ppikit.ppi.firmware.base import ConfirmPolicy, Timeline, accept
 from ppikit.ppi.os_linux import SysfsError, attach
@@ -85,6 +86,7 @@ def resume(snapshot: Snapshot, *, config: PlatformConfig | None = None, confirm:
     """
     base = config or snapshot.config
     target = replace(base, swtpm_args=swtpm_args)
+    check_config(snapshot, target)  # refuse another machine before starting one
     result = ResumeResult(target, Timeline())
     with Platform(target, confirm=confirm, timeline=result.timeline) as platform:
         platform.restore(snapshot)
