@@ -60,7 +60,7 @@ DEFAULT_STATE = {"ppin": 1, "pprp": 0xFFFFFFF0, "pprq": 0x11, "pprm": 0x12, "lpp
 #: OVMF's func[] for a TPM 2.0 guest (QemuTpmInitPPI): 3 = allowed, user required.
 BASE_FUNC_OPS = frozenset({0, 5, 14, 21, 22, 23, 24, 33, 96, 97})
 BASE_FUNC_VALUE = 3
-STEPS_PER_BATCH = 900  #: steps per acpiexec batch (measured: larger batches are slower again)
+STEPS_PER_BATCH = 900  #: benchmarks/bench_check_sweep.py: 400-2000 steps per batch are within noise
 
 
 @dataclass(frozen=True)
