@@ -100,6 +100,40 @@ def test_region_field_and_stores_match_iasl():
     assert theirs.endswith(ours)
 
 
+def test_driver_step_guard_matches_iasl():
+    ours = bc.method("\\XMTH", 1, bc.if_arg0_at_most(300, bc.store(bc.integer(300), bc.name_string("\\XPRG")),
+                                                      width=64)
+                     + bc.return_(bc.name_string("\\XPRG")))
+    theirs = iasl_body("""Name (\\XPRG, 0)
+        Method (\\XMTH, 1) { If (Arg0 <= 300) { \\XPRG = 300 } Return (\\XPRG) }""")
+    assert theirs.endswith(ours)
+
+
+def test_result_reader_methods_match_their_asl():
+    blocks = ["\\XB00", "\\XB01"]
+    ours = (bc.blocks_slice_method("\\XSLC", blocks, width=64)
+            + bc.blocks_element_method("\\XELM", blocks, width=64))
+    theirs = iasl_body("""Name (\\XB00, Package (2) {1, 2})
+        Name (\\XB01, Package (1) {3})
+        Method (\\XSLC, 2, Serialized) {
+            Local0 = Package (Arg1) {}
+            Local1 = Zero
+            While (Local1 < Arg1) {
+                Local2 = Arg0 + Local1
+                If (Local2 == 0) { Local0 [Local1] = \\XB00 }
+                If (Local2 == 1) { Local0 [Local1] = \\XB01 }
+                Local1++
+            }
+            Return (Local0)
+        }
+        Method (\\XELM, 2, Serialized) {
+            If (Arg0 == 0) { Local0 = \\XB00 }
+            If (Arg0 == 1) { Local0 = \\XB01 }
+            Return (DerefOf (Local0 [Arg1]))
+        }""")
+    assert theirs.endswith(ours)
+
+
 def test_external_devices_reads_iasl_externals():
     aml = compile_asl("""DefinitionBlock ("", "SSDT", 1, "PPIKIT", "EXT", 1) {
         External (\\_SB.PCI0.ISA, DeviceObj)

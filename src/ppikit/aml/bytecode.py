@@ -14,9 +14,9 @@ spec's.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 import uuid
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from ppikit.aml.tables import ACPI_HEADER_SIZE, fix_checksum
 from ppikit.errors import UsageError
@@ -59,7 +59,6 @@ NULL_NAME = 0x00
 EXT_OP_REGION_OP = 0x80  #: after EXT_OP_PREFIX
 EXT_FIELD_OP = 0x81  #: after EXT_OP_PREFIX
 EXT_DEVICE_OP = 0x82  #: after EXT_OP_PREFIX
-EXT_DEBUG_OP = 0x31  #: after EXT_OP_PREFIX
 EXTERNAL_OP = 0x15
 PARENT_PREFIX = 0x5E
 OBJECT_TYPE_DEVICE = 0x06  #: ObjectType byte of ``External (..., DeviceObj)``
@@ -348,11 +347,6 @@ def return_(term: bytes) -> bytes:
 def invocation(path: str, args: Iterable[AmlArg], *, width: int) -> bytes:
     """MethodInvocation (or plain name reference when ``args`` is empty): NameString + TermArgs."""
     return name_string(path) + b"".join(data_object(a, width=width) for a in args)
-
-
-def debug_target() -> bytes:
-    """The ``Debug`` object as a store target."""
-    return bytes([EXT_OP_PREFIX, EXT_DEBUG_OP])
 
 
 def operation_region(path: str, address: int, length: int, *, width: int) -> bytes:
