@@ -121,7 +121,7 @@ def main() -> int:
         median = statistics.median(values)
         print(f"  {labels[name]:42s} {best[name]:8.1f} {best[name] / raw:6.2f}   {median:9.1f} {median / raw_median:6.2f}")
     for name, value in model_cpu_us(args.rounds, args.per_round).items():
-        print(f"  {name} driver + model, CPU time per command with an instant backend: {value:.1f} us")
+        print(f"  {name} driver + model (synchronous), CPU time per command, instant backend: {value:.1f} us")
     worst = max(best["TIS"], best["CRB"]) / raw
     verdict = "OK" if worst <= TARGET_RATIO else "ABOVE TARGET"
     print(f"target: TIS and CRB ratio <= {TARGET_RATIO}: {verdict} (worst {worst:.2f})")
