@@ -181,3 +181,18 @@ def test_state_checker_equals_iasl_output_of_its_documented_asl():
     }''' % ", ".join(f"0x{b:02X}" for b in BASE.state)
     # the AML body (after the 36-byte header, whose creator fields differ) is byte-identical
     assert state_checker(BASE.state)[36:] == compile_asl(asl)[36:]
+
+
+@pytest.mark.parametrize(("crs", "window"), [
+    # ResourceTemplate { Memory32Fixed (ReadWrite, 0xFED40000, 0x5000) }: QEMU's TIS _CRS
+    ("860900" "01" "0000d4fe" "00500000" "7900", (0xFED40000, 0x5000)),
+    # IRQNoFlags {1} (small item, 2 data bytes) first, then the CRB window
+    ("220200" "860900" "01" "0000d4fe" "00100000" "7900", (0xFED40000, 0x1000)),
+    # QWordMemory-like large item 0x8A of 0x2B bytes is skipped; no Memory32Fixed follows
+    ("8a2b00" + "00" * 0x2B + "7900", None),
+    ("7900", None),  # end tag only
+])
+def test_memory_window_of_crs(crs, window):
+    from ppikit.aml.check import _memory_window
+
+    assert _memory_window(bytes.fromhex(crs)) == window

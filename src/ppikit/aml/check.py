@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import construct as cs
+
 from ppikit.aml.acpidump import AcpiTable
 from ppikit.aml.expectations import (
     DsmInput,
@@ -259,27 +261,36 @@ def _id_text(value: object) -> str | None:
     return None
 
 
-MEMORY32_FIXED = 0x86  #: ACPI large resource item "32-bit Fixed Memory Range Descriptor"
-END_TAG = 0x79
+#: ACPI 6.4 §6.4.3.4 "32-Bit Fixed Memory Range Descriptor" (large resource item 0x86, 9 data bytes).
+MEMORY32_FIXED_DESCRIPTOR = cs.Struct(
+    "tag" / cs.Const(b"\x86"),
+    "length" / cs.Const(9, cs.Int16ul),
+    "information" / cs.Int8ul,  # bit 0: read/write
+    "base" / cs.Int32ul,
+    "range_length" / cs.Int32ul,
+)
+LARGE_ITEM = 0x80  #: resource tag bit 7: large item (tag, u16 length, data)
+SMALL_ITEM_LENGTH_MASK = 0x07
+SMALL_ITEM_END_TAG = 0x0F  #: small item type of the End Tag (byte 0x79)
 
 
 def _memory_window(crs: object) -> tuple[int, int] | None:
-    """(base, length) of the first Memory32Fixed descriptor of a _CRS buffer."""
+    """(base, length) of the first Memory32Fixed descriptor of a _CRS buffer (None if there is none)."""
     if not isinstance(crs, bytes):
         return None
     i = 0
     while i < len(crs):
         tag = crs[i]
-        if tag & 0x80:  # large item: tag, u16 length, data
-            length = int.from_bytes(crs[i + 1:i + 3], "little")
-            if tag == MEMORY32_FIXED and length == 9:
-                data = crs[i + 3:i + 12]
-                return int.from_bytes(data[1:5], "little"), int.from_bytes(data[5:9], "little")
-            i += 3 + length
+        if tag & LARGE_ITEM:
+            try:
+                descriptor = MEMORY32_FIXED_DESCRIPTOR.parse(crs[i:])
+                return descriptor.base, descriptor.range_length
+            except cs.ConstructError:
+                i += 3 + int.from_bytes(crs[i + 1:i + 3], "little")
+        elif tag >> 3 == SMALL_ITEM_END_TAG:
+            return None
         else:
-            if tag >> 3 == END_TAG >> 3:
-                return None
-            i += 1 + (tag & 0x07)
+            i += 1 + (tag & SMALL_ITEM_LENGTH_MASK)
     return None
 
 
