@@ -135,6 +135,23 @@ def test_overlapping_regions_share_one_memory(runtime):
     assert runtime.read_memory(PAGE, TPM_PPI_ADDR_SIZE)[0x15A] == 0x5A
 
 
+FN8_OP5 = (1, 8, [5])  # creates the dynamic 1-byte TPP1 region at func[5]
+FN3 = (2, 3, [])  # reads through TPP2 (0x100..0x159)
+
+
+@pytest.mark.parametrize("calls", [(FN8_OP5, FN3), (FN3, FN8_OP5)])
+def test_regions_created_before_a_wide_write_still_alias_it(qemu_tables, calls):
+    """Without pre-allocated windows: TPP1 and TPP2 exist as separate acpiexec buffers before one
+    write covers both; acpiexec merges them, in either creation order."""
+    with AcpiRuntime([qemu_tables("q35.tis.tpm2.ppi", "DSDT")], memory_windows=()) as rt:
+        for rev, fn, args in calls:
+            rt.dsm(TPM, PPI, rev, fn, args)
+        page = set_page(rt, func={5: 0x04}, pprq=0x17)
+        assert rt.dsm(TPM, PPI, *FN8_OP5) == 4
+        assert rt.dsm(TPM, PPI, *FN3) == [0, 0x17, 0]
+        assert rt.read_memory(PAGE, TPM_PPI_ADDR_SIZE) == page.build()
+
+
 def test_region_left_of_the_page_merges_with_it(runtime):
     runtime.write_memory(PAGE, b"\xab\xcd")
     assert runtime.read_memory(PAGE - 0x10, 0x12) == bytes(0x10) + b"\xab\xcd"
