@@ -41,7 +41,6 @@ from ppikit.tpm.version import TpmVersion
 TIS2 = PlatformConfig.create(interface="tis", tpm="2.0")
 CRB2 = PlatformConfig.create(interface="crb", tpm="2.0")
 TIS12 = PlatformConfig.create(interface="tis", tpm="1.2")
-
 TEST_DIGEST = b"test".ljust(32, b"\0")
 # PCR 10 (sha256, initially zero) extended once with TEST_DIGEST: QEMU's qtest vector.
 PCR10_AFTER_TEST = bytes.fromhex("f68598e5868de68b97299960f2717d176789a42f9aaea8c7b7aa79a86256c1de")

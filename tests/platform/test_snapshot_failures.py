@@ -27,13 +27,11 @@ from ppikit.tpm.command import TpmResponseError
 from ppikit.tpm.tpm2 import TPM_ALG, TPM_RH
 from ppikit.tpm.version import TpmVersion
 
-TIS2 = PlatformConfig.create(interface="tis", tpm="2.0")
-CRB2 = PlatformConfig.create(interface="crb", tpm="2.0")
+TIS2, CRB2 = PlatformConfig.create(interface="tis"), PlatformConfig.create(interface="crb")
 TIS12 = PlatformConfig.create(interface="tis", tpm="1.2")
+
 DEST_OWNER_AUTH = b"destination-owner"
-TEST_DIGEST = b"test".ljust(32, b"\0")
-# PCR 10 (sha256, initially zero) extended once with TEST_DIGEST: QEMU's qtest vector.
-PCR10_AFTER_TEST = bytes.fromhex("f68598e5868de68b97299960f2717d176789a42f9aaea8c7b7aa79a86256c1de")
+DEST_DIGEST = b"destination".ljust(32, b"\0")
 
 
 def key_args(path):
@@ -157,17 +155,26 @@ def owned_destination(request):
         if platform.config.tpm == TpmVersion.TPM_2_0:
             client = Tpm2Client(platform.tpm_transmit)
             client.hierarchy_change_auth(TPM_RH.OWNER, DEST_OWNER_AUTH)
-            client.pcr_extend(10, {TPM_ALG.SHA256: TEST_DIGEST})
+            client.pcr_extend(10, {TPM_ALG.SHA256: DEST_DIGEST})
         yield platform
 
 
-def assert_destination_untouched(platform, page_before, facts_before):
-    """Same page, same boot count, the same running TPM (no TPM2_Startup needed), own auth intact."""
-    assert platform.page == page_before and platform.boot_count == 1
-    assert effects.probe(platform.tpm_transmit, platform.config.tpm) == facts_before
+def pcr10(platform):
+    return Tpm2Client(platform.tpm_transmit).pcr_read({TPM_ALG.SHA256: [10]}).values[TPM_ALG.SHA256][10]
+
+
+def destination_facts(platform):
+    """What must survive a refused restore: page, boot count, TPM facts, PCR 10 (TPM 2.0)."""
+    tpm2 = platform.config.tpm == TpmVersion.TPM_2_0
+    return (platform.page, platform.boot_count, effects.probe(platform.tpm_transmit, platform.config.tpm),
+            pcr10(platform) if tpm2 else None)
+
+
+def assert_destination_untouched(platform, facts_before):
+    """The same page and running TPM (no TPM2_Startup needed, PCR 10 still extended), own auth intact."""
+    assert destination_facts(platform) == facts_before
     if platform.config.tpm == TpmVersion.TPM_2_0:
         client = Tpm2Client(platform.tpm_transmit)
-        assert client.pcr_read({TPM_ALG.SHA256: [10]}).values[TPM_ALG.SHA256][10] == PCR10_AFTER_TEST
         with pytest.raises(TpmResponseError):
             client.hierarchy_change_auth(TPM_RH.OWNER, b"x", password=b"wrong")
         client.hierarchy_change_auth(TPM_RH.OWNER, DEST_OWNER_AUTH, password=DEST_OWNER_AUTH)
@@ -182,12 +189,12 @@ def assert_destination_untouched(platform, page_before, facts_before):
                     r"interface\)")],
     ids=["tpm12-into-tpm2", "tpm2-into-tpm12", "tis-into-crb"], indirect=["owned_destination"])
 def test_mismatched_platform_is_refused_untouched(owned_destination, files, file, message):
-    page, facts = owned_destination.page, effects.probe(owned_destination.tpm_transmit, owned_destination.config.tpm)
+    facts = destination_facts(owned_destination)
     before = fingerprint(files[file])
     with pytest.raises(SnapshotError, match="^cannot restore: " + message):
         owned_destination.restore(files[file])
     assert fingerprint(files[file]) == before
-    assert_destination_untouched(owned_destination, page, facts)
+    assert_destination_untouched(owned_destination, facts)
 
 
 @pytest.mark.parametrize("owned_destination", [TIS2], indirect=True)
@@ -195,11 +202,11 @@ def test_invalid_device_registers_are_refused_untouched(owned_destination, tis2_
     good = Snapshot.from_bytes(tis2_bytes)
     meta = copy.deepcopy(good.meta)
     meta["device"]["state"][0] = TPM_TIS_STATE_EXECUTION
-    page, facts = owned_destination.page, effects.probe(owned_destination.tpm_transmit, TpmVersion.TPM_2_0)
+    facts = destination_facts(owned_destination)
     with pytest.raises(SnapshotError, match=r"device registers are invalid: state: a snapshot never holds an "
                                             r"executing command"):
         owned_destination.restore(Snapshot(meta, good.memory, good.fwcfg, good.blobs))
-    assert_destination_untouched(owned_destination, page, facts)
+    assert_destination_untouched(owned_destination, facts)
 
 
 # -- migration keys: swtpm refuses at CMD_SET_STATEBLOB; the destination gets its own state back -----
@@ -218,11 +225,11 @@ def test_migration_key_mismatch_leaves_the_destination_usable(files, keys, desti
         destination.power_on()
         client = Tpm2Client(destination.tpm_transmit)
         client.hierarchy_change_auth(TPM_RH.OWNER, DEST_OWNER_AUTH)
-        client.pcr_extend(10, {TPM_ALG.SHA256: TEST_DIGEST})
-        page, facts = destination.page, effects.probe(destination.tpm_transmit, TpmVersion.TPM_2_0)
+        client.pcr_extend(10, {TPM_ALG.SHA256: DEST_DIGEST})
+        facts = destination_facts(destination)
         with pytest.raises(SnapshotError, match="^cannot restore: " + message):
             destination.restore(files["encrypted"])
-        assert_destination_untouched(destination, page, facts)
+        assert_destination_untouched(destination, facts)
         destination.reboot()  # and it keeps working as a machine: nothing pending, no Clear
         with destination.os_session() as acpi:
             assert attach(acpi).read("response") == "0: No Recent Request\n"

@@ -10,13 +10,11 @@ support answers with "the PPI page migrates as RAM".
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from ppikit.platform import effects
-from ppikit.platform.effects import TpmFacts
 from ppikit.platform.platform import Platform, PlatformConfig
-from ppikit.platform.simulate import DEMO_OWNER_AUTH, Request
+from ppikit.platform.simulate import DEMO_OWNER_AUTH, Request, SimulationResult
 from ppikit.platform.snapshot import check_config
 from ppikit.platform.snapshot_format import Snapshot, SnapshotError
 from ppikit.ppi.firmware.base import ConfirmPolicy, Timeline, accept
@@ -51,43 +49,21 @@ def save_pending(config: PlatformConfig, request: Request, path: str | os.PathLi
         return platform.save(path)
 
 
-@dataclass
-class ResumeResult:
-    """What the OS saw after the restored platform rebooted."""
-
-    config: PlatformConfig
-    timeline: Timeline
-    sysfs: dict[str, str] = field(default_factory=dict)
-    before: TpmFacts | None = None  #: the restored TPM, before the reboot
-    after: TpmFacts | None = None
-    boots: int = 0
-
-    @property
-    def response(self) -> str:
-        return self.sysfs.get("response", "").rstrip("\n")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "interface": self.config.interface.value, "tpm": self.config.tpm.label,
-            "firmware": self.config.firmware_name, "response": self.response, "sysfs": self.sysfs,
-            "tpm_before": self.before.to_dict() if self.before else None,
-            "tpm_after": self.after.to_dict() if self.after else None,
-            "tpm_changes": self.before.changes(self.after) if self.before and self.after else [],
-            "boots": self.boots, "timeline": [{"actor": e.actor, "text": e.text} for e in self.timeline],
-        }
-
-
 def resume(snapshot: Snapshot, *, config: PlatformConfig | None = None, confirm: ConfirmPolicy = accept,
-           swtpm_args: tuple[str, ...] = ()) -> ResumeResult:
+           swtpm_args: tuple[str, ...] = ()) -> SimulationResult:
     """Restore ``snapshot`` into a platform with a fresh swtpm, reboot, and read every ppi file.
 
-    ``config`` defaults to the snapshot's own; another one (or ``swtpm_args`` such as a
-    migration key) models a destination that differs from the source.
+    The second half of :func:`~ppikit.platform.simulate.simulate`, on the restored machine:
+    ``before`` is the restored TPM before the reboot, ``request`` the one pending in the saved
+    page, ``write`` empty (the OS wrote before the save). ``config`` defaults to the snapshot's
+    own; another one (or ``swtpm_args`` such as a migration key) models a destination that
+    differs from the source.
     """
     base = config or snapshot.config
     target = replace(base, swtpm_args=swtpm_args)
     check_config(snapshot, target)  # refuse another machine before starting one
-    result = ResumeResult(target, Timeline())
+    page = snapshot.page
+    result = SimulationResult(target, Request(page.pprq, page.pprm or None), Timeline())
     with Platform(target, confirm=confirm, timeline=result.timeline) as platform:
         platform.restore(snapshot)
         result.before = effects.probe(platform.tpm_transmit, target.tpm)
@@ -96,4 +72,5 @@ def resume(snapshot: Snapshot, *, config: PlatformConfig | None = None, confirm:
             result.sysfs = {read.file: read.cat() for read in attach(acpi).read_all()}
         result.after = effects.probe(platform.tpm_transmit, target.tpm)
         result.boots = platform.boot_count
+        result.page = platform.page
     return result
