@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ppikit.aml.bytecode import definition_block
 from ppikit.aml.iasl import compile_asl
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
 from ppikit.aml.runtime import (
@@ -315,7 +317,6 @@ def test_hung_acpiexec_is_killed_after_the_timeout(test_ssdt):
 
 
 def _table(signature: bytes, body: bytes, revision: int = 2) -> bytes:
-    from ppikit.aml.bytecode import definition_block
     return definition_block(body, signature=signature.decode(), revision=revision, oem_table_id="BAD")
 
 
@@ -374,3 +375,11 @@ DefinitionBlock ("", "SSDT", 1, "PPIKIT", "SCOPED", 1)
     with AcpiRuntime([stand_in_dsdt([ssdt]), ssdt]) as rt:
         assert rt.find_devices() == ["\\_SB.PCI0.ISA.TPM"]
         assert rt.integer_width == 32
+
+
+def test_failed_start_leaves_no_process_or_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the session's files go
+    with pytest.raises(AmlLoadError):
+        with AcpiRuntime([_table(b"SSDT", b"\x14\x05\\ABC")]):
+            pass
+    assert list(tmp_path.iterdir()) == []

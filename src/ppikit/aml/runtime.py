@@ -192,7 +192,11 @@ class AcpiRuntime:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> AcpiRuntime:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
