@@ -10,9 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ppikit.aml.acpidump import AcpiTable, read_tables
 from ppikit.aml.check import CheckReport, check_tables
+from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
 
 from .conftest import QEMU_DATA
 
@@ -144,3 +147,33 @@ def test_cli_page_option_sets_the_base_page(tmp_path: Path):
     # fn 7 for op 5 writes pprq = 5, pprm = 0: what the page already holds, so no field changes
     assert status == {"rest": ("Integer 0", "Integer 1"), (5,): ("Integer 4", "Integer 0"),
                       (23,): ("Integer 2", "Integer 3")}
+
+
+@pytest.fixture(scope="module")
+def qemu_runtime():
+    from ppikit.aml.runtime import AcpiRuntime
+    from ppikit.aml.sweep import base_page, state_checker
+
+    data = (QEMU_DATA / "q35.tis.tpm2.ppi" / "DSDT.aml").read_bytes()
+    with AcpiRuntime([data, state_checker(base_page().state)], fix_checksums=True) as runtime:
+        yield runtime
+
+
+_UUIDS = st.sampled_from([PPI_DSM_UUID, MOR_DSM_UUID, "00000000-0000-0000-0000-000000000000"])
+_U32 = st.integers(0, 0xFFFFFFFF)
+
+
+@settings(max_examples=100)
+@given(uuid=_UUIDS, revision=st.one_of(st.integers(0, 4), _U32), function=st.one_of(st.integers(0, 10), _U32),
+       args=st.lists(st.one_of(st.integers(0, 0x101), _U32), max_size=3), flag_byte=st.integers(0, 0xFF))
+def test_qemu_model_predicts_qemu_dsdt_for_any_input(qemu_runtime, uuid, revision, function, args, flag_byte):
+    """Beyond the sweep: random revisions, functions, argument counts (empty packages fault) and raw
+    func[] bytes; the model must give QEMU's return value and page writes exactly."""
+    from ppikit.aml.expectations import DsmInput, PageSetup, qemu_expectation
+    from ppikit.aml.sweep import base_page, single_call
+
+    base = base_page()
+    setup = PageSetup("prop", bytes([flag_byte]) * 256, base.state)  # every op gets the same flag byte
+    inp = DsmInput(uuid, revision, function, tuple(args), "prop")
+    observed = single_call(qemu_runtime, "\\_SB.PCI0.SF8.TPM", inp, setup)
+    assert observed == qemu_expectation(inp, setup).outcome, inp.describe(setup)

@@ -225,11 +225,13 @@ class Rule:
     revisions: Container[int] = ANY_INT
     flags: Container[int] = ANY_INT
     arg0: Container[int] = ANY_INT
+    arg_counts: Container[int] = ANY_INT
     also: tuple[Observed, ...] = ()
 
     def matches(self, inp: DsmInput, setup: PageSetup) -> bool:
         return (inp.interface == self.interface and inp.function in self.functions
                 and inp.revision in self.revisions and setup.flag(inp.op) in self.flags
+                and len(inp.args) in self.arg_counts
                 and (inp.op in self.arg0 if inp.op is not None else self.arg0 is ANY_INT))
 
 
@@ -301,8 +303,20 @@ def _fn(*numbers: int) -> frozenset[int]:
     return frozenset(numbers)
 
 
+PACKAGE_LIMIT = Fault("AE_AML_PACKAGE_LIMIT")  #: what ACPICA raises for Arg3[n] beyond the package
+
+
+def _queued_then_fault(inp: DsmInput, setup: PageSetup) -> Outcome:
+    assert inp.op is not None
+    return Outcome(PACKAGE_LIMIT, _changed(setup, {"pprq": inp.op & 0xFFFFFFFF}))
+
+
 # QEMU 7.2, hw/acpi/tpm.c (acpi-ppi.md §1.5, §1.6): no revision check except fn 3 and fn 7's writes.
 QEMU_RULES: tuple[Rule, ...] = (
+    Rule("qemu-ppi-missing-op", PPI, "PPI fn 2, 7 or 8 with an empty package",
+         "DerefOf (Arg3 [Zero]) aborts the method", _value(PACKAGE_LIMIT), _fn(2, 7, 8), arg_counts=_fn(0)),
+    Rule("qemu-mor-missing-arg", MOR, "MOR fn 1 with an empty package", "DerefOf (Arg3 [Zero]) aborts the method",
+         _value(PACKAGE_LIMIT), _fn(1), arg_counts=_fn(0)),
     Rule("qemu-ppi-fn0", PPI, "PPI fn 0", "functions 0-8, any revision", _value(PPI_FN0_BITMAP), _fn(0)),
     Rule("qemu-ppi-fn1", PPI, "PPI fn 1", "version string, any revision", _value(PPI_VERSION_1_3), _fn(1)),
     Rule("qemu-ppi-fn2-not-implemented", PPI, "PPI fn 2, flag 0", "(flags & 7) == 0 -> 1",
@@ -319,6 +333,9 @@ QEMU_RULES: tuple[Rule, ...] = (
     Rule("qemu-ppi-fn7-blocked", PPI, "PPI fn 7, flag 2", "-> 3", _value(PPI_BLOCKED), _fn(7), flags=_fn(2)),
     Rule("qemu-ppi-fn7-rev1", PPI, "PPI fn 7 rev 1, other flags", "pprq = op, pprm = 0", _record(False),
          _fn(7), _fn(1)),
+    Rule("qemu-ppi-fn7-rev2-missing-parameter", PPI, "PPI fn 7 rev 2 without Arg3[1], other flags",
+         "pprq = op is stored, then DerefOf (Arg3 [One]) aborts the method", _queued_then_fault, _fn(7), _fn(2),
+         arg_counts=_fn(1)),
     Rule("qemu-ppi-fn7-rev2", PPI, "PPI fn 7 rev 2, other flags", "pprq = op, pprm = Arg3[1]", _record(True),
          _fn(7), _fn(2)),
     Rule("qemu-ppi-fn7-other-revision", PPI, "PPI fn 7 other revisions, other flags",
@@ -331,12 +348,22 @@ QEMU_RULES: tuple[Rule, ...] = (
     Rule("qemu-other-uuid", OTHER, "any other UUID", "falls off the end of _DSM", _value(None)),
 )
 
+def _missing_op(inp: DsmInput, setup: PageSetup) -> Outcome:
+    return Outcome(0 if inp.function == 8 else PPI_GENERAL_FAILURE)
+
+
 _ACPI_DSM = "ACPI 6.4 §9.1.1"
 _PPI = "TCG PPI 1.3"
 _MOR = "TCG Platform Reset Attack Mitigation 1.00 §6"
 
 # The specification reading. Rule order matters: revision guards first, then function and flag.
 SPEC_RULES: tuple[Rule, ...] = (
+    Rule("ppi-missing-op", PPI, "PPI fn 2, 7 or 8 with an empty package",
+         f"{_PPI}: Arg3 carries the operation; without it the request is invalid (2 general failure; fn 8: "
+         "0 not implemented)", _missing_op, _fn(2, 7, 8), VALID_REVISIONS, arg_counts=_fn(0)),
+    Rule("mor-missing-arg", MOR, "MOR fn 1 with an empty package",
+         f"{_MOR}: Arg3[0] carries the MOR bit; without it the request is invalid (1 general failure)",
+         _value(MOR_GENERAL_FAILURE), _fn(1), arg_counts=_fn(0)),
     Rule("ppi-fn0-unknown-revision", PPI, "PPI fn 0, revision 0 or >= 3",
          f"{_ACPI_DSM}: the fn 0 bitmap is per UUID and revision, bit 0 clear = nothing supported; "
          f"{_PPI} defines revisions 1 and 2 only", _value(BUFFER_ZERO), _fn(0), OTHER_REVISIONS),
@@ -383,6 +410,9 @@ SPEC_RULES: tuple[Rule, ...] = (
          _value(PPI_BLOCKED), _fn(7), flags=_fn(2)),
     Rule("ppi-fn7-allowed-rev1", PPI, "PPI fn 7 rev 1, flag 3 or 4 (allowed)",
          f"{_PPI} fn 7: record the request (pprq = op, pprm = 0) and return 0", _record(False), _fn(7), _fn(1)),
+    Rule("ppi-fn7-rev2-missing-parameter", PPI, "PPI fn 7 rev 2 without Arg3[1], flag 3 or 4",
+         f"{_PPI} fn 7 rev 2 carries the operation's parameter; without it the request is invalid (2)",
+         _value(PPI_GENERAL_FAILURE), _fn(7), _fn(2), arg_counts=_fn(1)),
     Rule("ppi-fn7-allowed-rev2", PPI, "PPI fn 7 rev 2, flag 3 or 4 (allowed)",
          f"{_PPI} fn 7 rev 2: record op and parameter (pprm = Arg3[1]) and return 0", _record(True), _fn(7),
          _fn(2)),
