@@ -177,3 +177,29 @@ def test_qemu_model_predicts_qemu_dsdt_for_any_input(qemu_runtime, uuid, revisio
     inp = DsmInput(uuid, revision, function, tuple(args), "prop")
     observed = single_call(qemu_runtime, "\\_SB.PCI0.SF8.TPM", inp, setup)
     assert observed == qemu_expectation(inp, setup).outcome, inp.describe(setup)
+
+
+@pytest.fixture(scope="module")
+def strict_runtime():
+    from ppikit.aml.golden import default_root
+    from ppikit.aml.runtime import AcpiRuntime, stand_in_dsdt
+    from ppikit.aml.sweep import base_page, state_checker
+
+    ssdt = (default_root() / "crb-tpm2-ppi-strict" / "ssdt.aml").read_bytes()
+    with AcpiRuntime([stand_in_dsdt([ssdt]), ssdt, state_checker(base_page().state)]) as runtime:
+        yield runtime
+
+
+@settings(max_examples=100)
+@given(uuid=_UUIDS, revision=st.one_of(st.integers(0, 4), _U32), function=st.one_of(st.integers(0, 10), _U32),
+       args=st.lists(st.one_of(st.integers(0, 0x101), _U32), min_size=2, max_size=3), flag_byte=st.integers(0, 0xFF))
+def test_spec_model_predicts_the_strict_golden_ssdt(strict_runtime, uuid, revision, function, args, flag_byte):
+    """ppikit's strict profile is the PPI 1.3 reading the spec model states (for every input that
+    carries the arguments its function needs; the spec model calls missing ones invalid input)."""
+    from ppikit.aml.expectations import DsmInput, PageSetup, spec_expectation
+    from ppikit.aml.sweep import base_page, single_call
+
+    setup = PageSetup("prop", bytes([flag_byte]) * 256, base_page().state)
+    inp = DsmInput(uuid, revision, function, tuple(args), "prop")
+    observed = single_call(strict_runtime, "\\_SB.TPM", inp, setup)
+    assert spec_expectation(inp, setup).accepts(observed), inp.describe(setup)
