@@ -271,7 +271,9 @@ class AcpiRuntime:
         """Evaluate many calls in one round trip; each failure is returned (not raised) in its slot.
 
         ``calls`` holds ``(path, args)`` tuples or :class:`Call` / :class:`ReadMemory` /
-        :class:`WriteMemory` steps, performed strictly in order.
+        :class:`WriteMemory` steps, performed strictly in order (at most 46656 memory steps per
+        batch). Results: int, str, bytes, nested lists, ``None`` for "no return value" and for
+        writes, or an :class:`AmlEvalError` in the slot of a step that failed in ACPICA.
         """
         return self.run([c if isinstance(c, (Call, ReadMemory, WriteMemory)) else Call(c[0], tuple(c[1]))
                          for c in calls])
