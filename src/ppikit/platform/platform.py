@@ -160,6 +160,8 @@ class Platform:
             params = self.config.ssdt_params()
             self.tables = [build_scope_dsdt(params), build_ssdt(params)]
             self.acpi = self._stack.enter_context(AcpiRuntime(self.tables))
+            self.timeline.add("platform", f"SSDT compiled by iasl ({len(self.tables[1])} bytes: {params.config_name}) "
+                                          "and loaded into acpiexec as the OS's ACPI")
         except BaseException:
             self.close()
             raise

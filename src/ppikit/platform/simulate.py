@@ -49,7 +49,7 @@ class Request:
 
     @property
     def sysfs_text(self) -> str:
-        """What ``echo`` writes into ``ppi/request``."""
+        """The words ``echo`` is given for ``ppi/request`` (it adds a newline)."""
         return f"{self.op}" if self.param is None else f"{self.op} {self.param}"
 
 
@@ -100,7 +100,7 @@ def simulate(config: PlatformConfig, request: Request, *, confirm: ConfirmPolicy
         with platform.os_session() as acpi:
             sysfs = attach(acpi)
             try:
-                written = sysfs.write_request(request.sysfs_text)
+                written = sysfs.write_request(request.sysfs_text + "\n")
                 result.write = {"written": written}
                 timeline.add("os", f"echo {request.sysfs_text} > /sys/class/tpm/tpm0/ppi/request  ({name}): ok")
             except SysfsError as exc:
