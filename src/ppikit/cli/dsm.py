@@ -66,13 +66,13 @@ def page_changes(before: bytes, after: bytes) -> list[tuple[str, int, int]]:
 
 @click.command("dsm")
 @click.argument("tables_and_function", nargs=-1, required=True, metavar="TABLE.aml... FUNCTION")
-@click.option("--page", "page_file", help="0x400-byte PPI page to load first (default: all zero).")
-@click.option("--write-page", "write_page", help="Save the page after the call to this file.")
-@click.option("--device", help="TPM device path (default: the one device with _HID MSFT0101/PNP0C31).")
-@click.option("--uuid", "dsm_uuid", default="ppi", show_default=True, help="ppi, mor, or a UUID.")
-@click.option("--rev", "revision", default="1", show_default=True, help="_DSM revision (Arg1).")
-@click.option("--arg", "args", multiple=True, help="Element of the Arg3 package: 5, 0x5, s:TEXT, b:HEX.")
-@click.option("--ppi-address", default=hex(TPM_PPI_ADDR_BASE), show_default=True, help="PPI page address.")
+@click.option("--page", "page_file", metavar="FILE", help="0x400-byte PPI page to load first (default: all zero).")
+@click.option("--write-page", "write_page", metavar="FILE", help="Save the page after the call to this file.")
+@click.option("--device", metavar="PATH", help="TPM device path (default: the one device with _HID MSFT0101/PNP0C31).")
+@click.option("--uuid", "dsm_uuid", metavar="UUID", default="ppi", show_default=True, help="ppi, mor, or a UUID.")
+@click.option("--rev", "revision", metavar="N", default="1", show_default=True, help="_DSM revision (Arg1).")
+@click.option("--arg", "args", metavar="VALUE", multiple=True, help="Element of the Arg3 package: 5, 0x5, s:TEXT, b:HEX.")
+@click.option("--ppi-address", metavar="ADDR", default=hex(TPM_PPI_ADDR_BASE), show_default=True, help="PPI page address.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def dsm(tables_and_function: tuple[str, ...], page_file: str | None, write_page: str | None,
         device: str | None, dsm_uuid: str, revision: str, args: tuple[str, ...], ppi_address: str,
