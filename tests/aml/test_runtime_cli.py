@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ppikit.cli import cli
+from ppikit.cli.dsm import page_changes
 from ppikit.ppi.page import PpiPage
 
 QEMU_DSDT = "tests/data/qemu-7.2/q35.tis.tpm2.ppi/DSDT.aml"
@@ -73,3 +74,12 @@ def test_bad_input_is_one_line_and_exit_2(ssdt, args, message):
 def test_missing_function_is_a_usage_error(ssdt):
     code, _, err = run("dsm", ssdt)
     assert (code, err) == (2, "ppikit: error: give at least one TABLE.aml and a FUNCTION number\n")
+
+
+def test_page_changes_lists_func_entries_and_reserved_ranges():
+    before = PpiPage.blank().build()
+    after = bytearray(before)
+    after[7] = 4  # func[7]
+    after[0x109] = 0x17  # pprq
+    after[0x200] = 0xAA  # reserved tail of the page
+    assert page_changes(before, bytes(after)) == [("pprq", 0, 0x17), ("func[7]", 0, 4), ("reserved", None, None)]

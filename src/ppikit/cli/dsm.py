@@ -50,17 +50,16 @@ def json_value(value: AmlValue) -> Any:
     return value
 
 
-def page_changes(before: bytes, after: bytes) -> list[tuple[str, int, int]]:
-    """(field, old, new) for every PPI page field that differs; func[] entries one by one."""
+def page_changes(before: bytes, after: bytes) -> list[tuple[str, int | None, int | None]]:
+    """(field, old, new) for every PPI page field that differs; func[] entries one by one;
+    reserved byte ranges as (name, None, None)."""
     old, new = PpiPage.parse(before).to_dict(), PpiPage.parse(after).to_dict()
-    changes = []
+    changes: list[tuple[str, int | None, int | None]] = []
     for name, value in old.items():
         if name == "func":
             changes += [(f"func[{op}]", a, b) for op, (a, b) in enumerate(zip(value, new[name])) if a != b]
-        elif isinstance(value, int) and value != new[name]:
-            changes.append((name, value, new[name]))
-        elif not isinstance(value, int) and value != new[name]:
-            changes.append((name, -1, -1))  # reserved bytes: reported by name only
+        elif value != new[name]:
+            changes.append((name, value, new[name]) if isinstance(value, int) else (name, None, None))
     return changes
 
 
@@ -108,7 +107,7 @@ def dsm(tables_and_function: tuple[str, ...], page_file: str | None, write_page:
         return
     click.echo(format_value(result))
     for name, a, b in changes:
-        click.echo(f"{name} {a} -> {b}" if a >= 0 else f"{name} changed")
+        click.echo(f"{name} {a} -> {b}" if a is not None else f"{name} changed")
 
 
 def _only_tpm(runtime: AcpiRuntime) -> str:
