@@ -27,6 +27,7 @@ from typing import Any
 
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
 from ppikit.aml.values import AmlValue
+from ppikit.ppi.os_linux import acpi_check_dsm
 from ppikit.ppi.page import FIELD_OFFSETS, PPI_FUNC_COUNT, TPM_PPI_FUNC_MASK
 
 #: The part of the PPI page a ``_DSM`` may change and the sweep reads back after every call:
@@ -479,19 +480,12 @@ def _int(value: Observed) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _bitmap(value: Observed) -> int | None:
-    """acpi_check_dsm: an Integer, or a Buffer of up to 8 bytes read little-endian."""
-    if _int(value):
-        return int(value)  # type: ignore[arg-type]
-    if isinstance(value, bytes) and 0 < len(value) <= 8:
-        return int.from_bytes(value, "little")
-    return None
-
-
 def _has_bits(*bits: int) -> Callable[[DsmInput, PageSetup, Outcome], bool]:
+    """Linux's own rule (:func:`ppikit.ppi.os_linux.acpi_check_dsm`): bit 0 and every bit of ``bits``."""
+    funcs = sum(1 << b for b in bits)
+
     def check(inp: DsmInput, setup: PageSetup, out: Outcome) -> bool:
-        mask = _bitmap(out.value)
-        return mask is not None and all(mask >> b & 1 for b in bits)
+        return not isinstance(out.value, Fault) and out.value is not None and acpi_check_dsm(out.value, funcs)
     return check
 
 
@@ -522,8 +516,8 @@ def _request_stored(inp: DsmInput, setup: PageSetup, out: Outcome) -> bool:
 
 
 LINUX_NEEDS: tuple[LinuxNeed, ...] = (
-    LinuxNeed("linux-fn0-ppi", 0, 1, "Integer or Buffer (<= 8 bytes) with bits 0 and 1 set",
-              "acpi_check_dsm fails: no /sys/class/tpm/tpmN/ppi directory at all", _has_bits(0, 1)),
+    LinuxNeed("linux-fn0-ppi", 0, 1, "Integer or Buffer (first 8 bytes) with bits 0 and 1 set",
+              "acpi_check_dsm fails: no /sys/class/tpm/tpmN/ppi directory at all", _has_bits(1)),
     LinuxNeed("linux-fn0-fn7", 0, 1, "bit 7 set (fn 7 offered)",
               "requests are sent with the PPI 1.0 fn 2 instead of fn 7", _has_bits(7)),
     LinuxNeed("linux-fn0-fn8", 0, 1, "bit 8 set (fn 8 offered)",
