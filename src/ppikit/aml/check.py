@@ -195,7 +195,8 @@ class CheckReport:
             lines.append(f"  PPI version: {dev.ppi_version if dev.ppi_version is not None else 'none'}")
             lines.append(f"  PPI functions (fn 0, rev 1): {_ranges(dev.ppi_functions) or 'none'}")
             lines.append(f"  MOR functions (fn 0, rev 1): {_ranges(dev.mor_functions) or 'none'}")
-            lines.append(f"  per-op status on the base page ({dev.inputs} inputs swept):")
+            if dev.op_status:
+                lines.append(f"  per-op status on the base page ({dev.inputs} inputs swept):")
             for status in dev.op_status:
                 lines.append(f"    ops {_ranges(status.ops)}: fn 8 -> {status.fn8}; fn 7 rev 1 -> {status.fn7}")
         lines.extend(f"note: {n}" for n in self.notes)
