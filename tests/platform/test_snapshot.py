@@ -121,6 +121,8 @@ def test_pending_request_executes_after_restore_into_a_fresh_swtpm(tmp_path, con
         assert CLEARING_COMMAND[config.tpm] in [e.text for e in target.timeline]
     if config.tpm == TpmVersion.TPM_2_0:
         assert (before.owner_auth_set, after.owner_auth_set) == (True, False)  # cleared on the restored TPM
+    else:  # a fresh swtpm TPM 1.2 is enabled and active; TPM_ForceClear leaves it disabled and deactivated
+        assert [(before.flags[f], after.flags[f]) for f in ("disable", "deactivated")] == [(False, True)] * 2
 
 
 def test_running_tpm_state_is_identical_after_restore(tmp_path):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ppikit
@@ -146,10 +147,13 @@ def check_compatible(snapshot: Snapshot, platform: Platform) -> None:
                             "(QEMU migrates only the swtpm emulator backend)")
 
 
+#: How a config value reads in a mismatch message; others are shown with repr().
+_SHOW: dict[str, Callable[[Any], str]] = {
+    "tpm": lambda v: f"TPM {v}", "interface": lambda v: str(v).upper(), "ppi_address": lambda v: f"0x{v:X}"}
+
+
 def _show(name: str, value: Any) -> str:
-    labels = {"tpm": f"TPM {value}", "interface": str(value).upper(), "ppi_address": f"0x{value:X}"
-              if isinstance(value, int) else str(value)}
-    return labels.get(name, repr(value))
+    return _SHOW.get(name, repr)(value)
 
 
 def restore_into(platform: Platform, snapshot: Snapshot) -> None:
