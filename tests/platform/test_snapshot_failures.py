@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ppikit.device.backends.ctrl import PtmBlobType
 from ppikit.device.registers import TPM_TIS_STATE_EXECUTION
 from ppikit.platform import effects
 from ppikit.platform.platform import Platform, PlatformConfig
@@ -127,6 +128,16 @@ def test_any_single_byte_change_is_refused(tis2_bytes, data):
 def test_round_trip_is_exact(tis2_bytes):
     snapshot = Snapshot.from_bytes(tis2_bytes)
     assert snapshot.to_bytes() == tis2_bytes
+    assert Snapshot.from_bytes(snapshot.to_bytes()) == snapshot
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blobs=st.dictionaries(st.sampled_from(list(PtmBlobType)), st.binary(min_size=1, max_size=3000)),
+       nv=st.dictionaries(st.text(max_size=20), st.integers(0, 2**32)), boot_count=st.integers(0, 1000))
+def test_any_contents_round_trip(tis2_bytes, blobs, nv, boot_count):
+    good = Snapshot.from_bytes(tis2_bytes)
+    meta = dict(good.meta, nv=nv, boot_count=boot_count)
+    snapshot = Snapshot(meta, good.memory, good.fwcfg, blobs)
     assert Snapshot.from_bytes(snapshot.to_bytes()) == snapshot
 
 
