@@ -34,6 +34,7 @@ AML runs, and every later region inside a window aliases it. Memory starts zero-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -42,7 +43,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -136,6 +137,21 @@ class WriteMemory:
     data: bytes
 
 
+@dataclass
+class Mirror:
+    """A memory range kept in step with a caller's copy (see :meth:`AcpiRuntime.mirror`).
+
+    ``data`` is the latest known content: the caller's bytes until a batch has run, then what the
+    last batch read back. ``batches`` counts the batches that read it back.
+    """
+
+    address: int
+    data: bytes
+    dirty: bool = True  #: must be written into acpiexec before the next batch
+    batches: int = 0
+    session: int = -1  #: AcpiRuntime.restarts when it was last written (a new session has zeroed memory)
+
+
 Step = Call | ReadMemory | WriteMemory
 
 
@@ -188,6 +204,7 @@ class AcpiRuntime:
         self._batches = 0
         self._bytes_per_block = BYTES_PER_BLOCK_GUESS
         self._namespace = _Namespace()
+        self._mirror: Mirror | None = None
         self.restarts = -1  #: how many times the session was (re)started after the first start
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -234,8 +251,8 @@ class AcpiRuntime:
                                argv=argv, log=startup)
         self._namespace = self._read_namespace()
         self._load_aml(bc.definition_block(bc.device(HELPER_SCOPE), oem_table_id="PPIKITHL"), "helper.aml")
-        if self.memory_windows:
-            self.run([ReadMemory(a, n) for a, n in self.memory_windows])
+        if self.memory_windows:  # before any mirror write: windows must be the first regions created
+            self._run_steps([ReadMemory(a, n) for a, n in self.memory_windows])
 
     def close(self) -> None:
         """Stop acpiexec and remove the session's files."""
@@ -327,6 +344,45 @@ class AcpiRuntime:
             status = self._process.proc.returncode if self._process.proc else None
             self._crashed(f"acpiexec exited unexpectedly (status {status})", self._buf)
         self.start()
+        mirror = self._mirror
+        if mirror is None:
+            return self._run_steps(steps)
+        if mirror.session != self.restarts:
+            mirror.dirty = True
+        prefix = [WriteMemory(mirror.address, mirror.data)] if mirror.dirty else []
+        try:
+            results = self._run_steps([*prefix, *steps, ReadMemory(mirror.address, len(mirror.data))])
+        except BaseException:
+            mirror.dirty = True  # the batch may not have run; a crashed session restarts with zeroed memory
+            raise
+        for result in (*results[:len(prefix)], results[-1]):
+            if isinstance(result, AmlEvalError):
+                raise result
+        mirror.data, mirror.dirty, mirror.session = bytes(results[-1]), False, self.restarts
+        mirror.batches += 1
+        return results[len(prefix):-1]
+
+    @contextlib.contextmanager
+    def mirror(self, address: int, data: bytes) -> Iterator[Mirror]:
+        """Keep ``[address, address + len(data))`` in step with the caller, at no extra round trip.
+
+        ``data`` is written into acpiexec's memory as the first step of the next batch, and every
+        batch inside the ``with`` block ends by reading the range back into ``Mirror.data``. This
+        is how a platform lends its PPI page to the OS for a session without two extra debugger
+        commands per session. Mirrors do not nest.
+        """
+        if self._mirror is not None:
+            raise UsageError("AcpiRuntime.mirror() does not nest")
+        _check_range(address, len(data), self.integer_width)
+        if len(data) > MAX_READ_STEP:
+            raise UsageError(f"a mirrored range is at most {MAX_READ_STEP:#x} bytes")
+        self._mirror = Mirror(address, bytes(data))
+        try:
+            yield self._mirror
+        finally:
+            self._mirror = None
+
+    def _run_steps(self, steps: list[Step]) -> list[AmlValue | AmlEvalError]:
         checked = [self._check_step(s) for s in steps]
         driver = _Driver(f"{HELPER_SCOPE}.T{self._next_tag()}", len(checked), self.integer_width, self._batches)
         self._load_aml(driver.table([self._step_aml(k, s, aml, driver) for k, (s, aml) in enumerate(checked)]),

@@ -192,12 +192,13 @@ class Platform:
     def os_session(self) -> Iterator[AcpiRuntime]:
         """The OS is running: acpiexec sees the page; whatever the AML writes comes back after."""
         acpi = self._require(self.acpi, "acpiexec")
-        address = self.config.ppi_address
-        acpi.write_memory(address, bytes(self.memory.ppi_region.data))
-        try:
-            yield acpi
-        finally:
-            self.memory.ppi_region.data[:] = acpi.read_memory(address, len(self.memory.ppi_region.data))
+        region = self.memory.ppi_region
+        with acpi.mirror(self.config.ppi_address, bytes(region.data)) as mirror:
+            try:
+                yield acpi
+            finally:
+                if mirror.batches:  # the page travels with the OS's own _DSM batches
+                    region.data[:] = mirror.data
 
     # -- power and reset -------------------------------------------------------------------
     def power_on(self) -> BootRecord:
