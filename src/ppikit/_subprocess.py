@@ -32,6 +32,7 @@ TOOL_PACKAGES: dict[str, str] = {
     "acpixtract": "acpica-tools",
     "swtpm": "swtpm",
     "swtpm_setup": "swtpm-tools",
+    "stdbuf": "coreutils",
 }
 
 

@@ -137,6 +137,16 @@ def test_lock_storage_unknown_on_0_7_1(swtpm2: SwtpmBackend) -> None:
     assert swtpm2.exchange(PtmCmd.LOCK_STORAGE, retries=300).result == 0x0A
 
 
+def test_get_stateblob_of_a_stopped_tpm_answers_at_once(swtpm2: SwtpmBackend) -> None:
+    # swtpm 0.7.1 sends only the result word TPM_BAD_ORDINAL (0x0A) when the TPM is stopped,
+    # not the 16-byte header it sends with errors while running: no 10 s wait for a tail.
+    swtpm2.startup(swtpm2.get_buffer_size())
+    swtpm2.cmd_stop()
+    reply = swtpm2.exchange(PtmCmd.GET_STATEBLOB, state_flags=1, type=1, offset=0)
+    assert (reply.result, reply.fields, reply.payload) == (0x0A, None, b"")
+    assert swtpm2.failure is None
+
+
 def test_state_blobs_move_a_tpm_to_another_swtpm() -> None:
     with SwtpmBackend() as source, SwtpmBackend() as target:
         source.startup(4096)

@@ -107,6 +107,7 @@ class PtmInfoFlag(IntFlag):
 
 #: GET_STATEBLOB: no such blob (e.g. no savestate); QEMU tolerates results with this bit.
 TPM_RETRY = 0x800
+TPM_BAD_ORDINAL = 0x0A  #: also "the TPM must be running": swtpm then sends no GET_STATEBLOB header
 
 
 def ptm_result_name(result: int) -> str:

@@ -42,6 +42,7 @@ from ppikit.device.backends.ctrl import (
     REQUIRED_CAPS_TPM2,
     REQUIRED_CAPS_TPM12,
     SET_STATEBLOB_HEADER,
+    TPM_BAD_ORDINAL,
     TPM_RETRY,
     PtmBlobType,
     PtmCap,
@@ -444,6 +445,8 @@ class SwtpmBackend:
                 self._ctrl.sendmsg([request], list(_fds))
                 result = PTM_RESULT.parse(_recv_exact(self._ctrl, 4, deadline))
                 if spec.tail is None or (result != 0 and not spec.header_on_error):
+                    return CtrlReply(result)
+                if result == TPM_BAD_ORDINAL:  # a stopped TPM: swtpm answers with the result word only
                     return CtrlReply(result)
                 tail = spec.tail.parse(_recv_exact(self._ctrl, spec.tail.sizeof(), deadline))
                 length = tail[spec.payload_field] if spec.payload_field and result == 0 else 0
