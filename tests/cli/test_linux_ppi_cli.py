@@ -58,6 +58,14 @@ def test_prints_what_linux_6_1_printed(ppikit, ovmf_page):
     assert result.out == LINUX_61_TRANSCRIPT
 
 
+def test_ppikit_ssdt_alone_prints_the_same(ppikit, ovmf_page, tmp_path):
+    # ppikit's own qemu-profile SSDT, given without a DSDT: a stand-in DSDT supplies \_SB.PCI0.ISA.
+    assert ppikit("ssdt", "--interface", "tis", "--tpm", "2.0", "-o", tmp_path / "s.aml").code == 0
+    result = ppikit("linux-ppi", tmp_path / "s.aml", "--page", ovmf_page)
+    assert (result.code, result.err) == (0, "")
+    assert result.out == LINUX_61_TRANSCRIPT.replace("\\_SB.PCI0.SF8.TPM", "\\_SB.PCI0.ISA.TPM")
+
+
 def test_write_request_23_3_then_reads_and_saves_the_page(ppikit, ovmf_page, tmp_path):
     saved = tmp_path / "after.bin"
     result = ppikit("linux-ppi", QEMU_TPM2, "--page", ovmf_page, "--write-request", "23 3",

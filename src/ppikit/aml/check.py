@@ -44,7 +44,7 @@ from ppikit.aml.expectations import (
     spec_expectation,
 )
 from ppikit.aml.params import MOR_DSM_UUID, PPI_DSM_UUID
-from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, Call, stand_in_dsdt
+from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, Call, with_stand_in_dsdt
 from ppikit.aml.sweep import InputSpace, base_page, input_space, run_sweep, single_call, state_checker
 from ppikit.aml.tables import ACPI_CHECKSUM_OFFSET, TCPA_TABLE, TPM2_TABLE, acpi_checksum
 from ppikit.aml.values import eisa_id_to_str
@@ -239,9 +239,8 @@ def open_runtime(tables: Sequence[AcpiTable], notes: list[str], space: InputSpac
     if not aml:
         raise UsageError("no DSDT or SSDT among the tables: nothing declares a TPM device")
     if not any(t.signature == "DSDT" for t in tables):
-        revision = min(t.revision for t in tables if t.is_aml)
-        aml.insert(0, stand_in_dsdt(aml, revision=revision))
-        notes.append(f"no DSDT given: loaded with a stand-in DSDT of revision {revision} that defines the "
+        aml = with_stand_in_dsdt(aml)
+        notes.append(f"no DSDT given: loaded with a stand-in DSDT of revision {aml[0][8]} that defines the "
                      "SSDTs' External scopes")
     with AcpiRuntime([*aml, state_checker(space.setups["base"].state)], fix_checksums=True) as runtime:
         yield runtime

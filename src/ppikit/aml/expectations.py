@@ -523,7 +523,8 @@ LINUX_NEEDS: tuple[LinuxNeed, ...] = (
     LinuxNeed("linux-fn0-fn8", 0, 1, "bit 8 set (fn 8 offered)",
               "tcg_operations and vs_operations fail with EPERM", _has_bits(8)),
     LinuxNeed("linux-fn1", 1, 1, "String (the version, first 3 characters used)",
-              "acpi_evaluate_dsm_typed returns NULL: no ppi directory", _is_string),
+              "the ppi directory is created with an empty version: Linux then treats the firmware as "
+              "PPI < 1.2 (Buffer arguments, fn 3 at revision 1)", _is_string),
     LinuxNeed("linux-fn3-rev2", 3, 2, "Package of 2 or 3 Integers, element 0 = 0",
               "reading ppi/request fails (ENXIO, EINVAL or EFAULT)", _int_package(2, 3)),
     LinuxNeed("linux-fn3-rev1", 3, 1, "Package of 2 or 3 Integers, element 0 = 0 (kernels before PPI 1.2 "

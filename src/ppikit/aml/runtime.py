@@ -619,6 +619,19 @@ def stand_in_dsdt(ssdts: Sequence[bytes], *, revision: int = 1) -> bytes:
     return bc.definition_block(body, signature="DSDT", revision=revision, oem_table_id="PPIKITSD")
 
 
+def with_stand_in_dsdt(tables: Sequence[bytes]) -> list[bytes]:
+    """``tables``, preceded by a :func:`stand_in_dsdt` when none of them is a DSDT.
+
+    The stand-in takes the lowest revision among the tables, so integers get the width the
+    platform's DSDT would give them (an SSDT's own revision does not decide it; the DSDT's does).
+    """
+    tables = list(tables)
+    if any(t[:4] == b"DSDT" for t in tables):
+        return tables
+    revision = min((t[8] for t in tables if len(t) > 8), default=1)
+    return [stand_in_dsdt(tables, revision=revision), *tables]
+
+
 def resolve_uuid(value: uuid.UUID | str) -> uuid.UUID:
     """A :class:`uuid.UUID` from a UUID, its text, or a :data:`DSM_UUIDS` name (``ppi``, ``mor``)."""
     if isinstance(value, uuid.UUID):

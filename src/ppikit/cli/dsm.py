@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, resolve_uuid, stand_in_dsdt
+from ppikit.aml.runtime import TPM_HIDS, AcpiRuntime, resolve_uuid, with_stand_in_dsdt
 from ppikit.aml.values import AmlValue
 from ppikit.cli._common import echo_json, parse_int, read_input, write_output
 from ppikit.errors import UsageError
@@ -86,9 +86,7 @@ def dsm(tables_and_function: tuple[str, ...], page_file: str | None, write_page:
         raise UsageError("give at least one TABLE.aml and a FUNCTION number")
     *table_files, function_text = tables_and_function
     function = parse_int(function_text, "FUNCTION")
-    tables = [read_input(t, "table") for t in table_files]
-    if not any(t[:4] == b"DSDT" for t in tables):
-        tables.insert(0, stand_in_dsdt(tables))
+    tables = with_stand_in_dsdt([read_input(t, "table") for t in table_files])
     address = parse_int(ppi_address, "--ppi-address")
     page = read_input(page_file, "page") if page_file else PpiPage.blank().build()
     PpiPage.parse(page)  # validate size and layout before starting acpiexec

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ppikit.aml.runtime import AcpiRuntime
+from ppikit.aml.runtime import AcpiRuntime, with_stand_in_dsdt
 from ppikit.cli import EXIT_PROBLEM
 from ppikit.cli._common import echo_json, read_input, write_output
 from ppikit.ppi.os_linux import (
@@ -46,11 +46,10 @@ def linux_ppi(tables: tuple[str, ...], page: str | None, save_page: str | None, 
     Exit 0 when every file reads, 1 when a read fails or there is no ppi directory at all (the
     write's own result, e.g. EPERM for a blocked operation, does not count), 2 for bad input.
     """
-    for path in tables:
-        read_input(path, "ACPI table")  # a missing file is named as such
+    table_bytes = with_stand_in_dsdt([read_input(path, "ACPI table") for path in tables])
     # Linux loads a table whose checksum is wrong (with a warning); QEMU's raw tables carry 0.
     page_bytes = PpiPage.parse(read_input(page, "PPI page")).build() if page else None
-    with AcpiRuntime(list(tables), fix_checksums=True) as runtime:
+    with AcpiRuntime(table_bytes, fix_checksums=True) as runtime:
         if page_bytes is not None:
             runtime.write_memory(TPM_PPI_ADDR_BASE, page_bytes)
         try:
