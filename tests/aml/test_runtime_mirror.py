@@ -51,7 +51,7 @@ def test_mirrors_do_not_nest_and_are_bounded(acpi):
 def test_a_crash_inside_a_mirror_re_sends_the_page(acpi):
     page = PpiPage.blank()
     page.lppr, page.pprp = 5, 0xFFFFFFF0
-    with acpi.mirror(TPM_PPI_ADDR_BASE, page.build()) as mirror:
+    with acpi.mirror(TPM_PPI_ADDR_BASE, page.build()):
         acpi.dsm(TPM, "ppi", 1, 5, [])
         acpi._process.proc.kill()
         acpi._process.proc.wait()

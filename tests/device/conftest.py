@@ -1,11 +1,10 @@
 """Fixtures for the TIS/CRB register-model and driver tests: devices in front of QEMU's qtest fake
 swtpm (``device_model_support.QtestEmulator``) for register tests, and a real swtpm per test
-(``swtpm_tpm2`` / ``swtpm_tpm12``) for round trips."""
+(``swtpm_tpm2`` / ``swtpm_tpm12`` from tests/conftest.py) for round trips."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from device_model_support import CrbHarness, QtestEmulator, TisHarness  # noqa: E402
 
-from ppikit.device.backends.swtpm import SwtpmBackend
 from ppikit.device.crb import CrbDevice
 from ppikit.device.tis import TisDevice
 from ppikit.tpm.version import TpmVersion
@@ -40,17 +38,3 @@ def crb() -> CrbHarness:
     """CRB in front of a TPM 2.0 qtest emulator, just reset."""
     backend = QtestEmulator()
     return CrbHarness(CrbDevice(backend), backend)
-
-
-@pytest.fixture
-def swtpm_tpm2() -> Iterator[SwtpmBackend]:
-    """A real TPM 2.0 swtpm (started, not yet initialised: a device reset does that)."""
-    with SwtpmBackend(TpmVersion.TPM_2_0) as backend:
-        yield backend
-
-
-@pytest.fixture
-def swtpm_tpm12() -> Iterator[SwtpmBackend]:
-    """A real TPM 1.2 swtpm (started, not yet initialised)."""
-    with SwtpmBackend(TpmVersion.TPM_1_2) as backend:
-        yield backend

@@ -8,7 +8,6 @@ and the same boot loop the platform runs: machine reset (swtpm STOP/SET_BUFFERSI
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +23,6 @@ from ppikit.platform.memory import GuestMemory
 from ppikit.ppi.firmware.base import BootContext, BootOutcome, ConfirmPolicy, Firmware, Timeline, accept
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE, TPM_PPI_ADDR_SIZE, PpiPage
 from ppikit.tpm.client import Tpm2Client, Tpm12Client, backend_transport
-from ppikit.tpm.version import TpmVersion
 
 
 @dataclass
@@ -100,27 +98,15 @@ class FirmwareMachine:
 
 
 @pytest.fixture
-def swtpm2() -> Iterator[SwtpmBackend]:
-    with SwtpmBackend(TpmVersion.TPM_2_0) as backend:
-        yield backend
-
-
-@pytest.fixture
-def swtpm12() -> Iterator[SwtpmBackend]:
-    with SwtpmBackend(TpmVersion.TPM_1_2) as backend:
-        yield backend
-
-
-@pytest.fixture
-def machine2(swtpm2: SwtpmBackend) -> FirmwareMachine:
+def machine2(swtpm_tpm2: SwtpmBackend) -> FirmwareMachine:
     """A TPM 2.0 machine, PPI page at QEMU's address, nothing booted yet."""
-    return FirmwareMachine(swtpm2)
+    return FirmwareMachine(swtpm_tpm2)
 
 
 @pytest.fixture
-def machine12(swtpm12: SwtpmBackend) -> FirmwareMachine:
+def machine12(swtpm_tpm12: SwtpmBackend) -> FirmwareMachine:
     """A TPM 1.2 machine, PPI page at QEMU's address, nothing booted yet."""
-    return FirmwareMachine(swtpm12)
+    return FirmwareMachine(swtpm_tpm12)
 
 
 @pytest.fixture
@@ -130,6 +116,6 @@ def make_machine() -> type[FirmwareMachine]:
 
 
 @pytest.fixture(params=["tis", "crb"])
-def machine2_iface(request: pytest.FixtureRequest, swtpm2: SwtpmBackend) -> FirmwareMachine:
+def machine2_iface(request: pytest.FixtureRequest, swtpm_tpm2: SwtpmBackend) -> FirmwareMachine:
     """A TPM 2.0 machine behind TIS and, as a second case, behind CRB."""
-    return FirmwareMachine(swtpm2, interface=request.param)
+    return FirmwareMachine(swtpm_tpm2, interface=request.param)

@@ -87,8 +87,8 @@ def test_func_from_flags(machine12, flags, expected):
     assert {op: v for op, v in enumerate(func) if v} == expected
 
 
-def test_tpm2_config_means_no_ppi(make_machine, swtpm12):
-    machine = make_machine(swtpm12)
+def test_tpm2_config_means_no_ppi(make_machine, swtpm_tpm12):
+    machine = make_machine(swtpm_tpm12)
     machine.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(TPM_PPI_ADDR_BASE, TpmVersion.TPM_2_0).build())
     outcome = machine.boot(Edk2Tpm12Firmware())
     assert outcome.reason == "no PPI: etc/tpm/config says TPM version 2, this library needs 1 (TPM 1.2)"

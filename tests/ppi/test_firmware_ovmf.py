@@ -76,8 +76,8 @@ def test_request_in_an_uninitialised_page_is_dropped(machine2):
     assert (outcome.reason, machine2.page.pprq, machine2.page.lppr, machine2.page.ppin) == ("no request", 0, 0, 1)
 
 
-def test_tpm12_config_leaves_func_all_zero(make_machine, swtpm2):
-    machine = make_machine(swtpm2)
+def test_tpm12_config_leaves_func_all_zero(make_machine, swtpm_tpm2):
+    machine = make_machine(swtpm_tpm2)
     machine.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(TPM_PPI_ADDR_BASE, TpmVersion.TPM_1_2).build())
     machine.boot(OvmfFirmware())
     assert machine.page.func == [0] * 256 and machine.page.ppin == 1
@@ -164,9 +164,9 @@ def test_no_request_writes_nothing(machine2):
     assert outcome == outcome.__class__(False, None, None, "no request")
 
 
-def test_tpm_not_started_makes_ops_up_to_34_invalid_successes(make_machine, swtpm12):
+def test_tpm_not_started_makes_ops_up_to_34_invalid_successes(make_machine, swtpm_tpm12):
     """A TPM 1.2 behind an OVMF (TPM 2.0) build: no EFI_TCG2_PROTOCOL, so Clear is 'invalid' -> 0."""
-    machine = make_machine(swtpm12)
+    machine = make_machine(swtpm_tpm12)
     machine.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(TPM_PPI_ADDR_BASE, TpmVersion.TPM_2_0).build())
     machine.request(5)
     prompts = Prompts(True)
@@ -203,8 +203,8 @@ def test_platform_lock_disable_variant(machine2):
         (bytes.fromhex("000010000201"), "PPI address 0x100000 is ordinary RAM, not MMIO (EFI_PROTOCOL_ERROR)"),
     ],
 )
-def test_bad_config_means_no_ppi_and_nothing_touched(make_machine, swtpm2, config, problem):
-    machine = make_machine(swtpm2)
+def test_bad_config_means_no_ppi_and_nothing_touched(make_machine, swtpm_tpm2, config, problem):
+    machine = make_machine(swtpm_tpm2)
     machine.fwcfg.remove_file(TPM_CONFIG_FILE)
     if config is not None:
         machine.fwcfg.add_file(TPM_CONFIG_FILE, config)
@@ -215,11 +215,11 @@ def test_bad_config_means_no_ppi_and_nothing_touched(make_machine, swtpm2, confi
     assert (outcome.reset_requested, outcome.reason) == (False, f"no PPI: {problem}")
 
 
-def test_page_is_found_at_the_address_fwcfg_names(make_machine, swtpm2):
+def test_page_is_found_at_the_address_fwcfg_names(make_machine, swtpm_tpm2):
     address = 0xFEB00000
     memory = GuestMemory.with_ppi(address)
     memory.add(Region("decoy", TPM_PPI_ADDR_BASE, bytearray(0x400), clear_on_mor=False))
-    machine = make_machine(swtpm2, memory=memory, ppi_address=address)
+    machine = make_machine(swtpm_tpm2, memory=memory, ppi_address=address)
     machine.request(33)
     outcome = machine.boot(OvmfFirmware())
     assert (outcome.response, machine.page.lppr, machine.page.ppin) == (0, 33, 1)
@@ -229,8 +229,8 @@ def test_page_is_found_at_the_address_fwcfg_names(make_machine, swtpm2):
 # -- invariant: invalid ops never reach the TPM ------------------------------------------------------
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(op=st.integers(1, 255).filter(lambda op: op not in OBSERVED_FUNC_OPS), param=st.integers(0, 0xFFFFFFFF))
-def test_invalid_ops_send_no_tpm_command(swtpm2, make_machine, op, param):
-    machine = make_machine(swtpm2)
+def test_invalid_ops_send_no_tpm_command(swtpm_tpm2, make_machine, op, param):
+    machine = make_machine(swtpm_tpm2)
     machine.request(op, param)
     outcome = machine.boot(OvmfFirmware(), accept)
     events = [(e.actor, e.text) for e in machine.timeline]
@@ -295,10 +295,10 @@ def test_change_eps_changes_the_endorsement_primary_key(machine2_iface, confirm,
     ("tis", "TPM2_ClearControl -> TPM_FAIL"),  # QEMU's fatal-error reply through the FIFO
     ("crb", "TPM2_ClearControl: no response (CRB reports a fatal error"),  # the driver sees tpmSts
 ])
-def test_tpm_dying_during_the_op_is_bios_failure_and_still_reboots(make_machine, swtpm2, interface, last_tpm_event):
+def test_tpm_dying_during_the_op_is_bios_failure_and_still_reboots(make_machine, swtpm_tpm2, interface, last_tpm_event):
     """swtpm killed while the prompt is up: Clear fails, OVMF writes BIOS_FAILURE and still resets;
     a restarted swtpm boots again."""
-    machine = make_machine(swtpm2, interface=interface)
+    machine = make_machine(swtpm_tpm2, interface=interface)
 
     def kill_then_accept(request: ConfirmRequest) -> bool:
         os.kill(machine.backend.pid, signal.SIGKILL)
