@@ -8,7 +8,10 @@ with its dynamic OperationRegion, the most expensive PPI function):
 
 * ``acpiexec -b``: one cold process per evaluation (start, load, evaluate, exit) -- what a naive
   runner does;
-* single: ``AcpiRuntime.dsm`` one call at a time in a warm session (a driver table per call);
+* single: ``AcpiRuntime.dsm`` one call at a time in a warm session (a driver table per call), on
+  the batch fast path (:mod:`ppikit.aml.fastpath`: the driver runs while a trigger table loads,
+  results come back by ``dump``) and on the evaluate path (``fast_path = False``: the debugger's
+  ``evaluate`` sleeps 10 ms per command);
 * batch: ``AcpiRuntime.evaluate_many`` with all calls in one driver table;
 * ceiling: one AML method that loops over the same calls inside ACPICA (no ppikit in the loop).
 """
@@ -111,19 +114,26 @@ def main() -> None:
     with AcpiRuntime([DSDT, compile_asl(CEILING_ASL, name="bench.asl")]) as rt:
         rt.evaluate_many([Call(f"{TPM}._DSM", (PPI, 1, 8, [0]))])  # warm up (method parse caches)
         single = bench_single(rt)
+        rt.fast_path = False
+        single_evaluate = bench_single(rt)
+        batch_evaluate = bench_batch(rt)
+        rt.fast_path = True
         batch = bench_batch(rt)
         sweep = bench_sweep(rt)
         ceiling = bench_ceiling(rt)
     rows = [
         ("acpiexec -b (cold process per call)", cold),
         (f"single evaluate, warm session ({SINGLE_CALLS} calls)", single),
+        (f"single evaluate, evaluate path ({SINGLE_CALLS} calls)", single_evaluate),
         (f"evaluate_many, one batch ({BATCH_CALLS} calls)", batch),
+        (f"evaluate_many, one batch, evaluate path ({BATCH_CALLS} calls)", batch_evaluate),
         ("conformance sweep shape (5 x 256 x 2 x 2 + 5 writes)", sweep),
         (f"ACPICA in-AML loop ceiling ({CEILING_CALLS} calls)", ceiling),
     ]
     for name, value in rows:
         print(f"{name:55s} {value:10.1f} calls/s   {1000 / value:8.3f} ms/call")
     print(f"batch / single      = {batch / single:6.1f}x")
+    print(f"fast / evaluate path, single = {single / single_evaluate:6.1f}x")
     print(f"single / cold       = {single / cold:6.1f}x")
     print(f"ceiling / batch     = {ceiling / batch:6.2f}x  (ppikit overhead on top of ACPICA)")
     print(f"sweep wall time     = {5125 / sweep:6.2f} s")

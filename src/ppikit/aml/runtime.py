@@ -387,7 +387,12 @@ class AcpiRuntime:
         driver = _Driver(f"{HELPER_SCOPE}.T{self._next_tag()}", len(checked), self.integer_width, self._batches)
         self._load_aml(driver.table([self._step_aml(k, s, aml, driver) for k, (s, aml) in enumerate(checked)]),
                        driver.filename)
-        results = self._perform(driver, [s for s, _ in checked])
+        # -- fast path hook (ppikit.aml.fastpath): the driver runs while a trigger table loads;
+        # imported here, not at the top, because fastpath imports this module --
+        from ppikit.aml import fastpath
+        perform = fastpath.perform if fastpath.applies(self) else type(self)._perform
+        results = perform(self, driver, [s for s, _ in checked])
+        # -- end of fast path hook --
         self._unload(driver)  # after a failure above the driver stays loaded: harmless, and rare
         return results
 
@@ -540,8 +545,8 @@ class AcpiRuntime:
         if "successfully installed and loaded" not in output:
             raise AcpiexecError(f"acpiexec did not load the generated table {filename}", log=output)
 
-    def _command(self, command: str, timeout: float | None = None) -> str:
-        """Send one debugger command and return its output (up to the next prompt)."""
+    def _command(self, command: str, timeout: float | None = None, *, outcome: re.Pattern[str] | None = None) -> str:
+        """Send one debugger command and return its output (up to the next prompt after ``outcome``)."""
         process = self._process
         if process is None or not process.alive() or process.proc is None or process.proc.stdin is None:
             self._stop_process()
@@ -555,7 +560,8 @@ class AcpiRuntime:
         verb, _, rest = command.partition(" ")
         # AML run by ``evaluate`` may print anything to Debug, even a fake prompt: for those commands
         # the prompt only counts after ACPICA's own outcome line for the evaluated path.
-        outcome = re.compile(r"[Ee]valuation of " + re.escape(rest.split(" ")[0]) + r"\b") if verb == "evaluate" else None
+        if verb == "evaluate":
+            outcome = re.compile(r"[Ee]valuation of " + re.escape(rest.split(" ")[0]) + r"\b")
         return self._read_until_prompt(timeout or self.timeout, what=command, outcome=outcome)
 
     def _read_until_prompt(self, timeout: float, *, what: str, outcome: re.Pattern[str] | None = None) -> str:
