@@ -17,6 +17,7 @@ from ppikit.ppi.operations import (
     TCG_PP_OPERATION_RESPONSE_USER_ABORT,
 )
 from ppikit.ppi.os_linux import SysfsError, attach
+from ppikit.tpm.version import TpmVersion
 
 RAM_BASE = 0x100000
 #: TPM commands that change TPM state on behalf of a PPI operation (OVMF's actions).
@@ -38,10 +39,14 @@ OPS = st.one_of(st.sampled_from([0, 5, 14, 21, 22, 23, 24, 33, 96, 97]), st.samp
 
 
 class PlatformMachine(RuleBasedStateMachine):
+    """OVMF on TIS + TPM 2.0; subclasses swap the firmware model (the invariants are the same)."""
+
+    CONFIG = PlatformConfig()
+
     @initialize()
     def boot(self):
         self.answer = True
-        self.platform = Platform(PlatformConfig(), confirm=self._confirm).start()
+        self.platform = Platform(self.CONFIG, confirm=self._confirm).start()
         self.platform.power_on()
         self.pending = None  # (op, param) the OS queued and firmware has not processed yet
         self.request_words = (0, 0)  # what (pprq, pprm) must hold: the last accepted write, or 0/0
@@ -103,8 +108,9 @@ class PlatformMachine(RuleBasedStateMachine):
             if prompted and not accept:
                 assert page.pprp == TCG_PP_OPERATION_RESPONSE_USER_ABORT
                 assert tpm_actions == []
-            else:
-                assert page.pprp in (TCG_PP_OPERATION_RESPONSE_SUCCESS, TCG_PP_OPERATION_RESPONSE_BIOS_FAILURE)
+            else:  # success, BIOS failure, or (TPM 1.2) the TPM's own response code
+                assert page.pprp in (TCG_PP_OPERATION_RESPONSE_SUCCESS, TCG_PP_OPERATION_RESPONSE_BIOS_FAILURE) \
+                    or (self.CONFIG.tpm == TpmVersion.TPM_1_2 and 1 <= page.pprp <= 0xFFF), hex(page.pprp)
             self.last = (op, page.pprp)
         else:
             assert tpm_actions == []  # nothing pending: no PPI action reaches the TPM
@@ -140,5 +146,21 @@ class PlatformMachine(RuleBasedStateMachine):
             assert attach(acpi).read("request") == (f"{op} {param}\n" if op == 23 else f"{op}\n")
 
 
+class FlagsFirmwareMachine(PlatformMachine):
+    """SecurityPkg's flags-driven TPM 2.0 library on CRB."""
+
+    CONFIG = PlatformConfig.create(interface="crb", firmware="flags")
+
+
+class Tpm12Machine(PlatformMachine):
+    """The edk2 TPM 1.2 model, two-boot operations included."""
+
+    CONFIG = PlatformConfig.create(tpm="1.2")
+
+
 PlatformMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=10, deadline=None)
+FlagsFirmwareMachine.TestCase.settings = settings(max_examples=6, stateful_step_count=8, deadline=None)
+Tpm12Machine.TestCase.settings = settings(max_examples=5, stateful_step_count=6, deadline=None)
 TestPlatformMachine = PlatformMachine.TestCase
+TestFlagsFirmwareMachine = FlagsFirmwareMachine.TestCase
+TestTpm12Machine = Tpm12Machine.TestCase
