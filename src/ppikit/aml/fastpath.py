@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,7 @@ _NULL = "[Null Object]"
 _HEX_LINE = re.compile(r"^ *([0-9A-F]{4,8}): (.*)$")
 _BYTE_TOKENS = re.compile(r"(?:[0-9A-F]{2} )+ *")
 _DWORD_TOKENS = re.compile(r"(?:[0-9A-F]{8} )+ *")
+assert array("I").itemsize == 4, "DWORD decoding needs 4-byte array items"
 #: The character column of a buffer line: printable ASCII as is, anything else as ".".
 _SHOWN = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))
 #: ``dump`` of an Integer node: the attached object's value.
@@ -243,7 +245,11 @@ def _buffer_line(text: str, offset: int, count: int, dwords: bool) -> bytes:
     if not sep or len(tokens) != (-(-count // 4) if dwords else count) \
             or not (_DWORD_TOKENS if dwords else _BYTE_TOKENS).fullmatch(hex_part):
         raise DumpParseError(f"unexpected buffer line {text!r}")
-    data = b"".join(bytes.fromhex(t)[::-1] for t in tokens)[:count] if dwords else bytes.fromhex(hex_part)
+    data = bytes.fromhex(hex_part)
+    if dwords:  # each DWORD token is printed most significant byte first
+        words = array("I", data)
+        words.byteswap()
+        data = words.tobytes()[:count]
     if chars != data.translate(_SHOWN).decode("ascii"):
         raise DumpParseError(f"buffer characters disagree with its bytes: {text!r}")
     return data
