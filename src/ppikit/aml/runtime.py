@@ -3,12 +3,15 @@
 Why acpiexec: it is the same interpreter that runs inside Linux, so what it returns is what an OS
 gets. Why this design (measured with acpiexec 20200925, see ``benchmarks/bench_acpiexec.py``):
 
-* The interactive debugger costs ~10 ms per command, ``acpiexec -b`` a process start per call, but
-  one AML method runs ~8,000-10,000 ``_DSM`` calls per second. So every request -- one evaluation or
-  thousands, memory reads and writes included -- becomes one generated *driver table*
-  (:mod:`ppikit.aml.bytecode`, no iasl subprocess): a method that performs the steps in order and
-  stores each result. The session loads it (``Load``) and runs it (``Evaluate``): two debugger
-  commands for up to 64 steps, plus one per ~500 further results (see below).
+* ``acpiexec -b`` costs a process start per call and the debugger's ``Evaluate`` sleeps ~10 ms
+  (ACPICA lets handler threads finish), but one AML method runs ~8,000-10,000 ``_DSM`` calls per
+  second. So every request -- one evaluation or thousands, memory reads and writes included --
+  becomes one generated *driver table* (:mod:`ppikit.aml.bytecode`, no iasl subprocess): a method
+  that performs the steps in order and stores each result. The session loads it (``Load``) and runs
+  it. By default it runs it without ``Evaluate`` (:mod:`ppikit.aml.fastpath`: a tiny trigger table
+  whose module-level code calls the driver runs during its own ``Load``, and the results are read
+  with ``Dump``, ~3 ms a batch); the ``Evaluate`` path below stays as the reference and the
+  fallback (``fast_path = False``).
 * The debugger cannot pass an empty Package argument, so even single evaluations go through a
   driver: arguments are exact AML literals, and the semantics are those of AML calling AML (no
   predefined-name repair: ``_STR`` comes back as the String QEMU wrote, not a repaired Buffer).
