@@ -325,8 +325,9 @@ class ModelSide:
     """ppikit's device (synchronous mode) in front of a fresh SwtpmBackend, plus the bookkeeping
     that says which read bytes are comparable."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, asynchronous: bool = False) -> None:
         self.config = config
+        self.asynchronous = asynchronous
         self._swtpm = SwtpmBackend(config.version, timeout=MODEL_TIMEOUT)
         self.backend = RecordingBackend(self._swtpm)
         self.device: MmioDevice | None = None
@@ -339,7 +340,7 @@ class ModelSide:
         self._swtpm.__enter__()
         try:
             cls = TisDevice if self.config.interface == "tis" else CrbDevice
-            self.device = cls(self.backend)  # type: ignore[arg-type]
+            self.device = cls(self.backend, asynchronous=self.asynchronous)  # type: ignore[arg-type]
         except BaseException:
             self._swtpm.__exit__(None, None, None)
             raise
@@ -447,10 +448,13 @@ def settled(config: Config, value: int) -> bool:
     return bool(value & STS_DATA_AVAILABLE) if config.interface == "tis" else not value & 1
 
 
-def run_pair(config: Config, accesses: Sequence[Access], trace: Trace, *, stop: bool = True) -> int:
+def run_pair(config: Config, accesses: Sequence[Access], trace: Trace, *, stop: bool = True,
+             asynchronous: bool = False) -> int:
     """Run ``accesses`` on fresh QEMU and model sides, appending to ``trace``. Raises
     :class:`Divergence` at the first differing read if ``stop``; returns the number of differing
-    reads otherwise."""
+    reads otherwise. ``asynchronous`` runs the model's device in asynchronous mode and skips the
+    settle polls: only for sequences whose commands never complete within the model's
+    :data:`MODEL_TIMEOUT` (commands swtpm never answers), otherwise both sides race."""
     differences = 0
 
     def compare(access: Access, qemu: int, model: int, mask: int, note: str) -> None:
@@ -463,7 +467,7 @@ def run_pair(config: Config, accesses: Sequence[Access], trace: Trace, *, stop: 
                     f"{config.name}: {access.qtest()} -> QEMU 0x{qemu:x}, ppikit 0x{model:x} "
                     f"(compared bytes mask 0x{mask:x}) after {len(trace.steps) - 1} steps:\n{trace.render()}")
 
-    with QemuSide(config) as qemu, ModelSide(config) as model:
+    with QemuSide(config) as qemu, ModelSide(config, asynchronous) as model:
         for access in accesses:
             if not access.write:
                 mask = model.compare_mask(access.offset, access.size)
@@ -689,11 +693,11 @@ def fuzz(config: Config, examples: int, max_steps: int, seed: int | None) -> Out
                    time.monotonic() - started, divergence)
 
 
-def replay(config: Config, accesses: Sequence[Access], as_python: bool = False) -> int:
+def replay(config: Config, accesses: Sequence[Access], as_python: bool = False, asynchronous: bool = False) -> int:
     """Run one sequence on both sides, print every step; returns the number of differing reads."""
     trace = Trace()
     try:
-        differences = run_pair(config, accesses, trace, stop=False)
+        differences = run_pair(config, accesses, trace, stop=False, asynchronous=asynchronous)
     except Unanswered as exc:
         print(trace.python() if as_python else trace.render())
         print(f"# stopped: {exc} (QEMU hangs for ever, ppikit answers a fatal error: accepted)")
@@ -716,12 +720,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep = sub.add_parser("replay", help="run one qtest-syntax sequence on both sides and print it")
     rep.add_argument("-c", "--config", choices=sorted(CONFIGS), required=True)
     rep.add_argument("--python", action="store_true", help="print test tuples instead of qtest lines")
+    rep.add_argument("--asynchronous", action="store_true",
+                     help="model in asynchronous mode, no settle polls (for commands that never complete)")
     rep.add_argument("file", help="file with qtest read/write lines ('-' = stdin)")
     args = parser.parse_args(argv)
     try:
         if args.command == "replay":
             text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-            return 1 if replay(CONFIGS[args.config], parse_qtest(text.splitlines()), args.python) else 0
+            return 1 if replay(CONFIGS[args.config], parse_qtest(text.splitlines()), args.python,
+                             args.asynchronous) else 0
         found = False
         for name in args.config or sorted(CONFIGS):
             outcome = fuzz(CONFIGS[name], args.examples, args.max_steps, args.seed)
