@@ -64,16 +64,15 @@ divergence, 1 divergence found, 2 usage or tool error.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -230,7 +229,7 @@ class QemuSide:
         self._sock: socket.socket | None = None
         self._file: Any = None
 
-    def __enter__(self) -> QemuSide:
+    def __enter__(self) -> Self:
         try:
             self._start()
         except BaseException:
@@ -347,7 +346,7 @@ class ModelSide:
         #: CRB: per data-buffer byte, whether it holds a nondeterministic response byte.
         self._buffer_nondeterministic = bytearray(CRB_END - DATA_BUFFER)
 
-    def __enter__(self) -> ModelSide:
+    def __enter__(self) -> Self:
         self._swtpm.__enter__()
         try:
             cls = TisDevice if self.config.interface == "tis" else CrbDevice
@@ -357,10 +356,10 @@ class ModelSide:
             raise
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.device is not None:
             self.device.close()
-        self._swtpm.__exit__(*exc_info)
+        self._swtpm.__exit__(None, None, None)
 
     def compare_mask(self, offset: int, size: int) -> int:
         """Bit mask of the read value's bytes that must agree with QEMU."""
@@ -554,7 +553,7 @@ def tis_strategy(config: Config) -> st.SearchStrategy[list[Access]]:
 
     @st.composite
     def fifo_write(draw: Any) -> list[Access]:
-        l, (_name, data), size = draw(loc), draw(command), draw(chunk)
+        l, data, size = draw(loc), draw(command)[1], draw(chunk)
         if draw(st.booleans()):
             return chunked_writes(data, size, lambda i, pos: (l << 12) + FIFO)
         return chunked_writes(data, size, lambda i, pos: (l << 12) + XFIFO + ((pos & 0x3F) & ~(size - 1)))
@@ -564,7 +563,7 @@ def tis_strategy(config: Config) -> st.SearchStrategy[list[Access]]:
 
     @st.composite
     def transaction(draw: Any) -> list[Access]:
-        l, (_name, data), size = draw(loc), draw(command), draw(chunk)
+        l, data, size = draw(loc), draw(command)[1], draw(chunk)
         base = l << 12
         steps = [W(base + ACCESS, 1, 0x02), R(base + ACCESS, 1), W(base + STS, 1, 0x40), R(base + STS)]
         steps += chunked_writes(data, size, lambda i, pos: base + FIFO)
@@ -621,7 +620,7 @@ def crb_strategy(config: Config) -> st.SearchStrategy[list[Access]]:
 
     @st.composite
     def buffer_write(draw: Any) -> list[Access]:
-        (_name, data), size = draw(command), draw(st.sampled_from([1, 4, 8]))
+        data, size = draw(command)[1], draw(st.sampled_from([1, 4, 8]))
         start = DATA_BUFFER + draw(st.sampled_from([0, 0, 0, 1, 4]))
         data = data[:CRB_END - start]
         return chunked_writes(data, size, lambda i, pos: start + pos)
@@ -632,7 +631,7 @@ def crb_strategy(config: Config) -> st.SearchStrategy[list[Access]]:
 
     @st.composite
     def transaction(draw: Any) -> list[Access]:
-        (_name, data), size = draw(command), draw(st.sampled_from([4, 8]))
+        data, size = draw(command)[1], draw(st.sampled_from([4, 8]))
         steps = []
         if draw(st.booleans()):
             steps.append(W(LOC_CTRL, 4, 1))
