@@ -95,9 +95,9 @@ SETTLE_TIMEOUT = 30.0
 IO_TIMEOUT = 30.0
 #: The model's swtpm timeout (SwtpmBackend default 10 s): a command swtpm never answers (one
 #: shorter than a TPM header) costs this long on the model side.
-MODEL_TIMEOUT = 3.0
+MODEL_TIMEOUT = 1.0
 #: After the model gave up on such a command, how much longer QEMU gets before it counts as hung.
-HANG_GRACE = 2.0
+HANG_GRACE = 1.0
 
 # TIS offsets inside a locality window / CRB offsets (see ppikit.device.registers)
 ACCESS, INT_ENABLE, INT_VECTOR, INT_STATUS, INTF_CAP, STS, FIFO, IFACE_ID = 0x00, 0x08, 0x0C, 0x10, 0x14, 0x18, 0x24, 0x30
