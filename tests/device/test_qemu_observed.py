@@ -3,7 +3,8 @@ the values QEMU returned, replayed on ppikit's models in front of a real swtpm.
 
 Why: the conformance tests check QEMU's behaviour as the reference describes it; these lock in what
 QEMU itself *did* for sequences where the rules interact (seize while a request is pending and a
-command is half received, FIFO reads past the response, 8-byte accesses across registers,
+command is half received, a seized locality reading the seizer's bytes from the shared buffer as
+its response, FIFO reads past the response, 8-byte accesses across registers,
 INT_STATUS write-1-to-clear, CRB Start without a locality, TPM 1.2 selfTestDone). They were
 recorded with ``tools/qemu_differential.py replay --python`` (which also checked that the model
 agreed); QEMU is not needed to run them. Steps are ``("w", offset, size, value)`` and
@@ -152,6 +153,42 @@ FIFO_PAST_RESPONSE_AND_WIDE_ACCESSES: list[Step] = [
     ("r", 0x0024, 4, 0xFFFFFFFF),
     ("r", 0x0024, 2, 0xFFFF),
     ("r", 0x0018, 4, 0x040FF480),
+]
+
+SEIZED_RESPONSE_OVERWRITTEN_BY_SEIZER: list[Step] = [
+    ("w", 0x0000, 1, 0x02),
+    ("w", 0x0018, 1, 0x40),
+    ("w", 0x0024, 4, 0x00000180),  # TPM2_Startup(SU_CLEAR)
+    ("w", 0x0024, 4, 0x00000C00),
+    ("w", 0x0024, 4, 0x00004401),
+    ("w", 0x0018, 1, 0x20),
+    ("r", 0x0018, 4, 0x04000A90),
+    ("r", 0x0018, 4, 0x04000A90),
+    ("r", 0x0024, 1, 0x80),        # 2 of the 10 response bytes
+    ("r", 0x0024, 1, 0x01),
+    ("r", 0x0018, 4, 0x04000890),
+    ("w", 0x3000, 1, 0x08),        # locality 3 seizes
+    ("r", 0x0000, 1, 0x91),
+    ("r", 0x3000, 1, 0xA1),
+    ("r", 0x3018, 4, 0x04100000),
+    ("w", 0x3018, 1, 0x40),
+    ("r", 0x3018, 4, 0x04100040),
+    ("w", 0x3024, 4, 0xAABB0180),  # 8 bytes into the ONE buffer all localities share
+    ("w", 0x3024, 4, 0x00001000),
+    ("r", 0x3018, 4, 0x040FF888),
+    ("w", 0x0000, 1, 0x02),
+    ("w", 0x3000, 1, 0x20),        # hand back to locality 0, still in COMPLETION
+    ("r", 0x0000, 1, 0xB1),        # active and beenSeized
+    ("r", 0x3000, 1, 0x81),
+    ("r", 0x0018, 4, 0x04100090),  # burst from the overwritten header: MIN(0xBBAA0010.., 4096) - 0
+    ("r", 0x0024, 4, 0xAABB0180),  # the "response" is locality 3's command bytes, from byte 0
+    ("r", 0x0024, 4, 0x00001000),
+    ("r", 0x0024, 4, 0x00000000),  # then the old response's bytes
+    ("r", 0x0018, 4, 0x040FF490),
+    ("w", 0x0018, 1, 0x02),        # responseRetry
+    ("r", 0x0018, 4, 0x04100090),
+    ("r", 0x0080, 8, 0x00001000AABB0180),
+    ("r", 0x3018, 4, 0xFFFFFFFF),
 ]
 
 INT_STATUS_WRITE_ONE_TO_CLEAR: list[Step] = [
@@ -303,6 +340,10 @@ def test_seize_during_pending_request_and_half_received_command(tis2: TisDevice)
 
 def test_fifo_reads_past_the_response_and_eight_byte_accesses(tis2: TisDevice) -> None:
     replay(tis2, FIFO_PAST_RESPONSE_AND_WIDE_ACCESSES)
+
+
+def test_seized_locality_reads_the_seizers_bytes_as_its_response(tis2: TisDevice) -> None:
+    replay(tis2, SEIZED_RESPONSE_OVERWRITTEN_BY_SEIZER)
 
 
 def test_int_status_write_one_to_clear(tis2: TisDevice) -> None:
