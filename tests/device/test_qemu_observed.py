@@ -4,7 +4,7 @@ the values QEMU returned, replayed on ppikit's models in front of a real swtpm.
 Why: the conformance tests check QEMU's behaviour as the reference describes it; these lock in what
 QEMU itself *did* for sequences where the rules interact (seize while a request is pending and a
 command is half received, a seized locality reading the seizer's bytes from the shared buffer as
-its response, FIFO reads past the response, 8-byte accesses across registers,
+its response, byte reads of the burst count in both directions, FIFO reads past the response, 8-byte accesses across registers,
 INT_STATUS write-1-to-clear, CRB Start without a locality, TPM 1.2 selfTestDone). They were
 recorded with ``tools/qemu_differential.py replay --python`` (which also checked that the model
 agreed); QEMU is not needed to run them. Steps are ``("w", offset, size, value)`` and
@@ -191,6 +191,39 @@ SEIZED_RESPONSE_OVERWRITTEN_BY_SEIZER: list[Step] = [
     ("r", 0x3018, 4, 0xFFFFFFFF),
 ]
 
+BURST_COUNT_BYTE_READS_BOTH_DIRECTIONS: list[Step] = [
+    ("w", 0x0000, 1, 0x02),
+    ("w", 0x0018, 1, 0x40),
+    ("w", 0x0024, 4, 0x00000180),  # TPM2_Startup(SU_CLEAR)
+    ("w", 0x0024, 4, 0x00000C00),
+    ("w", 0x0024, 4, 0x00004401),
+    ("w", 0x0018, 1, 0x20),
+    ("r", 0x0018, 4, 0x04000A90),
+    ("r", 0x0018, 4, 0x04000A90),
+    ("w", 0x0018, 1, 0x40),
+    ("r", 0x0019, 1, 0xFF),        # free space 0x1000: a byte read is clamped to 0xFF ...
+    ("r", 0x001A, 1, 0x00),        # ... and so is the next byte (0x00)
+    ("r", 0x0019, 2, 0x00FF),      # the 16-bit read is split into those two byte reads
+    ("w", 0x0024, 4, 0x00000180),  # TPM2_GetCapability(TPM_CAP_COMMANDS, 0x11F, 128)
+    ("w", 0x0024, 4, 0x00001600),
+    ("w", 0x0024, 4, 0x00007A01),
+    ("w", 0x0024, 4, 0x00000200),
+    ("w", 0x0024, 4, 0x00001F01),
+    ("w", 0x0024, 1, 0x00),
+    ("w", 0x0024, 1, 0x80),
+    ("w", 0x0018, 1, 0x20),
+    ("r", 0x0018, 4, 0x0401CB90),  # a 0x1CB-byte response
+    ("r", 0x0018, 4, 0x0401CB90),
+    ("r", 0x0019, 1, 0xCB),        # dataAvail direction: no clamp
+    ("r", 0x001A, 1, 0x01),
+    ("r", 0x0019, 2, 0x01CB),
+    ("r", 0x0024, 4, 0x00000180),  # 80 01 00 00 01 cb 00 00 00 00: success
+    ("r", 0x0024, 4, 0x0000CB01),
+    ("r", 0x0024, 2, 0x0000),
+    ("r", 0x0018, 4, 0x0401C190),
+    ("r", 0x0019, 2, 0x01C1),
+]
+
 INT_STATUS_WRITE_ONE_TO_CLEAR: list[Step] = [
     ("w", 0x0008, 4, 0xFFFFFFFF),  # INT_ENABLE from an inactive locality: ignored (QEMU <= 8.0)
     ("r", 0x0008, 4, 0x00000008),
@@ -344,6 +377,10 @@ def test_fifo_reads_past_the_response_and_eight_byte_accesses(tis2: TisDevice) -
 
 def test_seized_locality_reads_the_seizers_bytes_as_its_response(tis2: TisDevice) -> None:
     replay(tis2, SEIZED_RESPONSE_OVERWRITTEN_BY_SEIZER)
+
+
+def test_burst_count_byte_reads_clamp_only_free_space(tis2: TisDevice) -> None:
+    replay(tis2, BURST_COUNT_BYTE_READS_BOTH_DIRECTIONS)
 
 
 def test_int_status_write_one_to_clear(tis2: TisDevice) -> None:
