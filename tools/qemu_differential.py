@@ -98,6 +98,8 @@ IO_TIMEOUT = 30.0
 MODEL_TIMEOUT = 1.0
 #: After the model gave up on such a command, how much longer QEMU gets before it counts as hung.
 HANG_GRACE = 1.0
+#: Tries per sequence when QEMU or a swtpm fails to start or answer (a loaded machine), not a divergence.
+INFRA_ATTEMPTS = 3
 
 # TIS offsets inside a locality window / CRB offsets (see ppikit.device.registers)
 ACCESS, INT_ENABLE, INT_VECTOR, INT_STATUS, INTF_CAP, STS, FIFO, IFACE_ID = 0x00, 0x08, 0x0C, 0x10, 0x14, 0x18, 0x24, 0x30
@@ -664,15 +666,18 @@ class Outcome:
     examples: int
     accesses: int
     unanswered: int
+    retried: int
+    process_failures: list[str]
     seconds: float
     divergence: str | None
 
 
 def fuzz(config: Config, examples: int, max_steps: int, seed: int | None) -> Outcome:
     """Run ``examples`` hypothesis sequences; on a divergence, return hypothesis' shrunk report."""
-    stats = {"examples": 0, "accesses": 0, "unanswered": 0}
+    stats = {"examples": 0, "accesses": 0, "unanswered": 0, "retried": 0}
     probe = tis_probe() if config.interface == "tis" else crb_probe()
     last_failure: list[str] = []
+    process_failures: list[str] = []
 
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), print_blob=False,
@@ -682,13 +687,22 @@ def fuzz(config: Config, examples: int, max_steps: int, seed: int | None) -> Out
         accesses = [access for step in steps for access in step] + probe
         stats["examples"] += 1
         stats["accesses"] += len(accesses)
-        try:
-            run_pair(config, accesses, Trace())
-        except Unanswered:
-            stats["unanswered"] += 1  # accepted difference; the sequence ends here
-        except Divergence as exc:
-            last_failure[:] = [str(exc)]
-            raise
+        for attempt in range(INFRA_ATTEMPTS):
+            try:
+                run_pair(config, accesses, Trace())
+            except Unanswered:
+                stats["unanswered"] += 1  # accepted difference; the sequence ends here
+            except Divergence as exc:
+                last_failure[:] = [str(exc)]
+                raise
+            except (PpikitError, OSError) as exc:  # a process that did not start or answer in time
+                last_failure[:] = [f"{type(exc).__name__}: {exc}"]
+                if attempt == INFRA_ATTEMPTS - 1:
+                    raise
+                stats["retried"] += 1
+                process_failures.append(last_failure[0][:300])
+                continue
+            return
 
     if seed is not None:
         check = hypothesis_seed(seed)(check)
@@ -700,8 +714,10 @@ def fuzz(config: Config, examples: int, max_steps: int, seed: int | None) -> Out
         divergence = str(exc)
     except Flaky as exc:
         divergence = f"not reproducible (timing?): {exc}\nlast failure seen:\n" + "".join(last_failure)
-    return Outcome(config.name, stats["examples"], stats["accesses"], stats["unanswered"],
-                   time.monotonic() - started, divergence)
+    except (PpikitError, OSError) as exc:
+        divergence = f"infrastructure failure {INFRA_ATTEMPTS} times in a row: {type(exc).__name__}: {exc}"
+    return Outcome(config.name, stats["examples"], stats["accesses"], stats["unanswered"], stats["retried"],
+                   process_failures, time.monotonic() - started, divergence)
 
 
 def replay(config: Config, accesses: Sequence[Access], as_python: bool = False, asynchronous: bool = False) -> int:
@@ -743,9 +759,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         found = False
         for name in args.config or sorted(CONFIGS):
             outcome = fuzz(CONFIGS[name], args.examples, args.max_steps, args.seed)
+            verdict = "DIVERGENCE" if outcome.divergence else "no divergence"
             print(f"{outcome.config}: {outcome.examples} sequences ({outcome.unanswered} ended by a command "
-                  f"swtpm never answers), {outcome.accesses} accesses, {outcome.seconds:.0f} s: " + ("DIVERGENCE" if outcome.divergence else "no divergence"),
-                  flush=True)
+                  f"swtpm never answers, {outcome.retried} re-run after a process failure), "
+                  f"{outcome.accesses} accesses, {outcome.seconds:.0f} s: {verdict}", flush=True)
+            for failure in outcome.process_failures[:3]:
+                print(f"  process failure (re-run): {failure}", flush=True)
             if outcome.divergence:
                 found = True
                 print(outcome.divergence, flush=True)
