@@ -111,3 +111,15 @@ def test_crb_needs_tpm2():
         PlatformConfig.create(firmware="bios")
     with pytest.raises(UsageError, match="unknown interface 'spi'"):
         PlatformConfig.create(interface="spi")
+
+
+def test_ovmf_in_front_of_a_tpm12_offers_no_ppi():
+    # Upstream OVMF has PPI for TPM 2.0 only: func[] stays 0, Linux's write fails with EPERM, and the
+    # TPM 1.2 is never started (its state is not readable), as firmware-and-os.md §6.3 says.
+    result = simulate(PlatformConfig.create(tpm="1.2", firmware="ovmf"), Request(5))
+    assert result.write["errno"] == "EPERM"
+    assert result.sysfs["tcg_operations"] == ""
+    assert result.response == "0: No Recent Request"
+    assert result.before is None and result.after is None
+    assert any(e.text.startswith("state not readable: TPM_GetCapability failed: TPM_INVALID_POSTINIT")
+               for e in result.timeline)

@@ -21,6 +21,7 @@ from ppikit.ppi.firmware.base import ConfirmPolicy, Timeline, accept
 from ppikit.ppi.operations import lookup
 from ppikit.ppi.os_linux import SysfsError, attach
 from ppikit.ppi.page import PpiPage
+from ppikit.tpm.rc import TpmResponseError
 from ppikit.tpm.version import TpmVersion
 
 #: The owner authorization the OS sets before the request, so a Clear has something to clear.
@@ -96,7 +97,7 @@ def simulate(config: PlatformConfig, request: Request, *, confirm: ConfirmPolicy
         if set_owner_auth and config.tpm == TpmVersion.TPM_2_0:
             effects.set_owner_auth(platform.tpm_transmit, DEMO_OWNER_AUTH)
             timeline.add("os", f"takes ownership: TPM2_HierarchyChangeAuth(owner, {DEMO_OWNER_AUTH.decode()!r})")
-        result.before = effects.probe(platform.tpm_transmit, config.tpm)
+        result.before = _probe(platform, timeline)
         with platform.os_session() as acpi:
             sysfs = attach(acpi)
             try:
@@ -117,12 +118,23 @@ def simulate(config: PlatformConfig, request: Request, *, confirm: ConfirmPolicy
             result.sysfs = {read.file: read.cat() for read in sysfs.read_all()}
             for file in ("request", "response"):
                 timeline.add("os", f"cat ppi/{file}: {result.sysfs[file].rstrip()}")
-        result.after = effects.probe(platform.tpm_transmit, config.tpm)
-        for line in result.before.changes(result.after) or ["no change"]:
-            timeline.add("tpm", line)
+        result.after = _probe(platform, timeline)
+        if result.before is not None and result.after is not None:
+            for line in result.before.changes(result.after) or ["no change"]:
+                timeline.add("tpm", line)
         result.page = platform.page
         result.boots = platform.boot_count
     return result
+
+
+def _probe(platform: Platform, timeline: Timeline) -> TpmFacts | None:
+    """The TPM's facts, or None when the TPM cannot answer (e.g. a firmware that never started it:
+    OVMF's TPM 2.0 code in front of a TPM 1.2 leaves it in TPM_INVALID_POSTINIT)."""
+    try:
+        return effects.probe(platform.tpm_transmit, platform.config.tpm)
+    except TpmResponseError as exc:
+        timeline.add("tpm", f"state not readable: {exc}")
+        return None
 
 
 def _cat(sysfs: Any, file: str) -> str:
