@@ -123,3 +123,11 @@ def test_ovmf_in_front_of_a_tpm12_offers_no_ppi():
     assert result.before is None and result.after is None
     assert any(e.text.startswith("state not readable: TPM_GetCapability failed: TPM_INVALID_POSTINIT")
                for e in result.timeline)
+
+
+def test_tpm12_firmware_in_front_of_a_tpm2_never_starts_it():
+    result = simulate(PlatformConfig.create(tpm="2.0", firmware="edk2-tpm12"), Request(5))
+    assert result.write["errno"] == "EPERM"  # the TPM 1.2 model refuses a TPM 2.0 fw_cfg record: no func[]
+    texts = [e.text for e in result.timeline]
+    assert any(t.startswith("cannot take ownership: TPM2_HierarchyChangeAuth failed: TPM_RC_INITIALIZE") for t in texts)
+    assert result.before is None and result.after is None

@@ -95,8 +95,11 @@ def simulate(config: PlatformConfig, request: Request, *, confirm: ConfirmPolicy
     with Platform(config, confirm=confirm, timeline=timeline) as platform:
         platform.power_on()
         if set_owner_auth and config.tpm == TpmVersion.TPM_2_0:
-            effects.set_owner_auth(platform.tpm_transmit, DEMO_OWNER_AUTH)
-            timeline.add("os", f"takes ownership: TPM2_HierarchyChangeAuth(owner, {DEMO_OWNER_AUTH.decode()!r})")
+            try:
+                effects.set_owner_auth(platform.tpm_transmit, DEMO_OWNER_AUTH)
+                timeline.add("os", f"takes ownership: TPM2_HierarchyChangeAuth(owner, {DEMO_OWNER_AUTH.decode()!r})")
+            except TpmResponseError as exc:  # e.g. a TPM 1.2 firmware model never started the TPM 2.0
+                timeline.add("os", f"cannot take ownership: {exc}")
         result.before = _probe(platform, timeline)
         with platform.os_session() as acpi:
             sysfs = attach(acpi)
