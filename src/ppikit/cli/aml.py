@@ -122,7 +122,7 @@ def golden_group() -> None:
 
 @golden_group.command()
 @click.option("--json", "as_json", is_flag=True, help="stable machine output")
-@click.option("--root", type=click.Path(file_okay=False), default=None, help="corpus directory [default: packaged]")
+@click.option("--root", type=click.Path(file_okay=False, exists=True), default=None, help="corpus directory [default: packaged]")
 @click.pass_context
 def check(ctx: click.Context, as_json: bool, root: str | None) -> None:
     """Regenerate and compare; exit 0 if every configuration matches, 1 on drift."""
