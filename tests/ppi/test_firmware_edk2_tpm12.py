@@ -16,7 +16,7 @@ import pytest
 from ppikit.errors import UsageError
 from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
 from ppikit.ppi.firmware import FIRMWARE_MODELS
-from ppikit.ppi.firmware.base import ConfirmRequest, accept, callback, reject
+from ppikit.ppi.firmware.base import ConfirmRequest, RecordingPolicy, accept, callback, reject
 from ppikit.ppi.firmware.edk2_tpm12 import (
     CONFIRMATION_RULES,
     TPM12_REBOOT_OPS,
@@ -44,17 +44,6 @@ def _boot_with_request(machine, op: int, confirm=accept, firmware=None):
     firmware = firmware or Edk2Tpm12Firmware()
     machine.request(op)
     return machine.run(firmware, confirm)
-
-
-class Prompts:
-    def __init__(self, accepted: bool) -> None:
-        self.seen: list[ConfirmRequest] = []
-        self.accepted = accepted
-        self.policy = callback(self._answer)
-
-    def _answer(self, request: ConfirmRequest) -> bool:
-        self.seen.append(request)
-        return self.accepted
 
 
 def test_registry_and_fresh_swtpm_state(machine12):
@@ -110,8 +99,8 @@ def test_tpm2_config_means_no_ppi(make_machine, swtpm_tpm12):
     ],
 )
 def test_operation_outcomes(machine12, op, key, pprp, resets):
-    prompts = Prompts(True)
-    outcomes = _boot_with_request(machine12, op, prompts.policy)
+    prompts = RecordingPolicy(accept)
+    outcomes = _boot_with_request(machine12, op, prompts)
     page = machine12.page
     assert [p.accept_key for p in prompts.seen] == ([key] if key else [])
     assert [o.reset_requested for o in outcomes] == resets
@@ -120,8 +109,8 @@ def test_operation_outcomes(machine12, op, key, pprp, resets):
 
 def test_op13_without_no_ppi_provision_has_no_prompt_text_so_it_aborts(machine12):
     machine12.nv[FLAGS] = 0
-    prompts = Prompts(True)
-    outcomes = _boot_with_request(machine12, 13, prompts.policy)
+    prompts = RecordingPolicy(accept)
+    outcomes = _boot_with_request(machine12, 13, prompts)
     assert prompts.seen == [] and outcomes[0].response == USER_ABORT and machine12.page.pprp == USER_ABORT
 
 
@@ -156,8 +145,8 @@ def test_flag_op_changes_nv_and_func(machine12):
     _boot_with_request(machine12, 18)  # SetNoPPIClear_True (prompted, accepted)
     assert machine12.nv[FLAGS] == TcgPpFlag.NO_PPI_PROVISION | TcgPpFlag.NO_PPI_CLEAR
     assert (machine12.page.func[5], machine12.page.func[14]) == (4, 4)
-    prompts = Prompts(False)
-    outcomes = _boot_with_request(machine12, 5, prompts.policy)
+    prompts = RecordingPolicy(reject)
+    outcomes = _boot_with_request(machine12, 5, prompts)
     assert prompts.seen == [] and outcomes[0].response == 0  # now no prompt for Clear
 
 
@@ -201,13 +190,13 @@ def test_op21_two_boots_ends_cleared(machine12):
     assert _flags(machine12, "disable", "deactivated", "ownership") == {
         "disable": True, "deactivated": True, "ownership": False}
     machine12.request(21)
-    prompts = Prompts(True)
-    first = machine12.boot(firmware, prompts.policy)
+    prompts = RecordingPolicy(accept)
+    first = machine12.boot(firmware, prompts)
     page = machine12.page
     assert first.reset_requested and first.reason == "operation continues after the reset"
     assert (page.pprq, page.next_step, page.pprp) == (21, 21, 0)
     assert _flags(machine12, "disable", "deactivated") == {"disable": False, "deactivated": False}
-    second = machine12.boot(firmware, prompts.policy)
+    second = machine12.boot(firmware, prompts)
     page = machine12.page
     assert len(prompts.seen) == 1  # boot B asks nobody
     assert second.reset_requested and (second.processed_operation, second.response) == (21, 0)
@@ -241,8 +230,8 @@ def test_stale_next_step_does_not_skip_the_prompt(machine12):
     page.ppin, page.next_step = 1, 21  # left over from an interrupted op 21; the OS now asks for 22
     machine12.memory.write(TPM_PPI_ADDR_BASE, page.build())
     machine12.request(22)
-    prompts = Prompts(False)
-    outcome = machine12.boot(Edk2Tpm12Firmware(), prompts.policy)
+    prompts = RecordingPolicy(reject)
+    outcome = machine12.boot(Edk2Tpm12Firmware(), prompts)
     assert [p.operation for p in prompts.seen] == [22]
     assert (outcome.response, machine12.page.next_step) == (USER_ABORT, 0)
 

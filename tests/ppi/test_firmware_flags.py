@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ppikit.errors import UsageError
 from ppikit.ppi.firmware import FIRMWARE_MODELS
-from ppikit.ppi.firmware.base import ConfirmRequest, callback
+from ppikit.ppi.firmware.base import RecordingPolicy, accept, reject
 from ppikit.ppi.firmware.flags import (
     PCD_TCG2_PHYSICAL_PRESENCE_FLAGS,
     FlagsFirmware,
@@ -31,21 +31,10 @@ DEFAULT_FUNC = {0: 4, 5: 3, 14: 3, 17: 4, 18: 3, 21: 3, 22: 3, 23: 3, 24: 3, 33:
                 96: 3, 97: 3, 98: 4, 99: 3, 100: 4, 101: 3}
 
 
-class Prompts:
-    def __init__(self, accepted: bool) -> None:
-        self.seen: list[ConfirmRequest] = []
-        self.accepted = accepted
-        self.policy = callback(self._answer)
-
-    def _answer(self, request: ConfirmRequest) -> bool:
-        self.seen.append(request)
-        return self.accepted
-
-
 def _request(machine, op: int, param: int = 0, accepted: bool = True, firmware=None):
-    prompts = Prompts(accepted)
+    prompts = RecordingPolicy(accept if accepted else reject)
     machine.request(op, param)
-    outcomes = machine.run(firmware or FlagsFirmware(), prompts.policy)
+    outcomes = machine.run(firmware or FlagsFirmware(), prompts)
     return [p.accept_key for p in prompts.seen], outcomes
 
 
@@ -124,8 +113,8 @@ def test_set_pcr_banks_without_pp_flag_needs_no_prompt(machine2):
 def test_reset_track_skips_prompt_and_keeps_request_pending(machine2):
     machine2.nv[NV] = PCD_TCG2_PHYSICAL_PRESENCE_FLAGS | Tcg2PpFlag.RESET_TRACK
     machine2.request(24)
-    prompts = Prompts(False)
-    outcome = machine2.boot(FlagsFirmware(), prompts.policy)
+    prompts = RecordingPolicy(reject)
+    outcome = machine2.boot(FlagsFirmware(), prompts)
     page = machine2.page
     assert prompts.seen == [] and outcome.reset_requested and outcome.response == 0
     assert (page.pprq, page.lppr) == (24, 0)

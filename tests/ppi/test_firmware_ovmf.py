@@ -15,7 +15,7 @@ from ppikit.errors import UsageError
 from ppikit.fwcfg.tpm_config import TPM_CONFIG_FILE, TpmConfig
 from ppikit.platform.memory import GuestMemory, Region
 from ppikit.ppi.firmware import FIRMWARE_MODELS
-from ppikit.ppi.firmware.base import ConfirmRequest, accept, callback, reject, timeout
+from ppikit.ppi.firmware.base import ConfirmRequest, RecordingPolicy, accept, callback, reject, timeout
 from ppikit.ppi.firmware.ovmf import OvmfFirmware
 from ppikit.ppi.page import TPM_PPI_ADDR_BASE, PpiPage
 from ppikit.tpm import tpm2
@@ -26,19 +26,6 @@ USER_ABORT = 0xFFFFFFF0
 BIOS_FAILURE = 0xFFFFFFF1
 #: func[] after OVMF's QemuTpmInitPPI with a TPM 2.0 (observed): 3 for these ops, 0 elsewhere.
 OBSERVED_FUNC_OPS = (0, 5, 14, 21, 22, 23, 24, 33, 96, 97)
-
-
-class Prompts:
-    """A confirmation policy that records each prompt and answers with ``accepted``."""
-
-    def __init__(self, accepted: bool) -> None:
-        self.seen: list[ConfirmRequest] = []
-        self.policy = callback(self._answer)
-        self.accepted = accepted
-
-    def _answer(self, request: ConfirmRequest) -> bool:
-        self.seen.append(request)
-        return self.accepted
 
 
 def test_registry_builds_ovmf_with_defaults():
@@ -86,8 +73,8 @@ def test_tpm12_config_leaves_func_all_zero(make_machine, swtpm_tpm2):
 def test_accept_clear_observed_page_and_reset(machine2_iface):
     machine2_iface.boot(OvmfFirmware())
     machine2_iface.request(5)
-    prompts = Prompts(True)
-    outcome = machine2_iface.boot(OvmfFirmware(), prompts.policy)
+    prompts = RecordingPolicy(accept)
+    outcome = machine2_iface.boot(OvmfFirmware(), prompts)
     page = machine2_iface.page
     assert (page.pprq, page.pprm, page.lppr, page.pprp) == (0, 0, 5, 0)
     assert outcome.reset_requested is True and (outcome.processed_operation, outcome.response) == (5, 0)
@@ -128,8 +115,8 @@ def test_reject_clear_observed_page_no_reset_and_tpm_untouched(machine2):
 )
 def test_observed_outcomes_per_operation(machine2, op, param, accepted, key, pprp, reset):
     machine2.request(op, param)
-    prompts = Prompts(bool(accepted))
-    outcome = machine2.boot(OvmfFirmware(), prompts.policy)
+    prompts = RecordingPolicy(accept if accepted else reject)
+    outcome = machine2.boot(OvmfFirmware(), prompts)
     page = machine2.page
     assert [p.accept_key for p in prompts.seen] == ([key] if key else [])
     assert (page.pprq, page.pprm, page.lppr, page.pprp) == (0, 0, op, pprp)
@@ -138,8 +125,8 @@ def test_observed_outcomes_per_operation(machine2, op, param, accepted, key, ppr
 
 def test_set_pcr_banks_prompt_shows_current_and_new_banks(machine2):
     machine2.request(23, 2)
-    prompts = Prompts(False)
-    machine2.boot(OvmfFirmware(), prompts.policy)
+    prompts = RecordingPolicy(reject)
+    machine2.boot(OvmfFirmware(), prompts)
     (request,) = prompts.seen
     assert request.parameter == 2 and request.name == "SetPCRBanks"
     assert request.text.endswith("Current PCR banks: SHA1|SHA256|SHA384|SHA512; new PCR banks: SHA256.")
@@ -169,8 +156,8 @@ def test_tpm_not_started_makes_ops_up_to_34_invalid_successes(make_machine, swtp
     machine = make_machine(swtpm_tpm12)
     machine.fwcfg.add_file(TPM_CONFIG_FILE, TpmConfig(TPM_PPI_ADDR_BASE, TpmVersion.TPM_2_0).build())
     machine.request(5)
-    prompts = Prompts(True)
-    outcome = machine.boot(OvmfFirmware(), prompts.policy)
+    prompts = RecordingPolicy(accept)
+    outcome = machine.boot(OvmfFirmware(), prompts)
     assert prompts.seen == []
     assert (outcome.reset_requested, outcome.response, machine.page.lppr, machine.page.pprq) == (False, 0, 5, 0)
 

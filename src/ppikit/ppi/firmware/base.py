@@ -78,6 +78,23 @@ def callback(fn: Callable[[ConfirmRequest], bool]) -> ConfirmPolicy:
     return policy
 
 
+class RecordingPolicy:
+    """A confirmation policy that answers as ``policy`` does and keeps every prompt in :attr:`seen`.
+
+    Why: a firmware test nearly always asserts two things, the outcome *and* whether (and with
+    which keys) the physically present user was asked; OVMF skips the prompt for ops whose
+    NoPpi flag is set, and that difference is exactly what such tests are about.
+    """
+
+    def __init__(self, policy: ConfirmPolicy = accept) -> None:
+        self.policy = policy
+        self.seen: list[ConfirmRequest] = []
+
+    def __call__(self, request: ConfirmRequest) -> ConfirmAnswer:
+        self.seen.append(request)
+        return self.policy(request)
+
+
 CONFIRM_POLICIES: dict[str, ConfirmPolicy] = {"accept": accept, "reject": reject, "timeout": timeout()}
 
 
