@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ppikit.device.backends.base import Backend
-from ppikit.device.mmio import MmioDevice, byte_lane, check_state, split_access, tpm_header_size
+from ppikit.device.mmio import MmioDevice, byte_lane, check_state, tpm_header_size
 from ppikit.device.registers import (
     A_CRB_CTRL_START,
     A_CRB_CTRL_STS,
@@ -46,8 +46,6 @@ _R_LOC_STATE = A_CRB_LOC_STATE >> 2
 _R_LOC_STS = A_CRB_LOC_STS >> 2
 _R_CTRL_STS = A_CRB_CTRL_STS >> 2
 _R_CTRL_START = A_CRB_CTRL_START >> 2
-#: The data buffer is RAM: the memory core does not split accesses to it (8-byte copies stay whole).
-_RAM_MAX_ACCESS = 8
 
 
 class CrbDevice(MmioDevice):
@@ -61,7 +59,7 @@ class CrbDevice(MmioDevice):
     def __init__(self, backend: Backend, *, base: int = TPM_CRB_ADDR_BASE, asynchronous: bool = False,
                  poll_wait: float = 0.001) -> None:
         super().__init__(backend, base=base, size=TPM_CRB_ADDR_SIZE, asynchronous=asynchronous,
-                         poll_wait=poll_wait)
+                         poll_wait=poll_wait, ram_offset=A_CRB_DATA_BUFFER)
         self._regs = [0] * TPM_CRB_R_MAX
         self._buffer = bytearray(CRB_CTRL_CMD_SIZE)
         self._buffer_size = CRB_CTRL_CMD_SIZE
@@ -116,12 +114,7 @@ class CrbDevice(MmioDevice):
         data = bytes.fromhex(state["buffer"])
         self._buffer[:] = data + bytes(CRB_CTRL_CMD_SIZE - len(data))
 
-    # -- MMIO pieces ------------------------------------------------------------------------------
-    def _pieces(self, offset: int, size: int) -> list[tuple[int, int]]:
-        if A_CRB_DATA_BUFFER <= offset and offset + size <= TPM_CRB_ADDR_SIZE:
-            return [(offset, size)]  # RAM: one access, any alignment
-        return split_access(offset, size, self.max_access_size)
-
+    # -- MMIO pieces (the data buffer is RAM: MmioDevice hands it any access whole) ---------------
     def _read_ram(self, offset: int, size: int) -> int:
         start = offset - A_CRB_DATA_BUFFER
         return int.from_bytes(self._buffer[start:start + size], "little")

@@ -120,6 +120,10 @@ def _burst(sts: int) -> int:
 
 
 _DATA_READY = TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE
+# CRB completion tests, built once (every command waits on each of them)
+_LOC_GRANTED = _bits_set(CRB_LOC_STS_GRANTED)
+_NOT_IDLE = _bits_clear(CRB_CTRL_STS_TPM_IDLE)
+_START_DONE = _bits_clear(CRB_START_INVOKE)
 
 
 class TisDriver(_Driver):
@@ -226,9 +230,8 @@ class TisDriver(_Driver):
                 burst = _burst(sts)
             chunk = burst if not needed else min(burst, needed - len(data))
             burst -= chunk
-            words = chunk >> 2
-            if words:
-                data += struct.pack(f"<{words}I", *[read(fifo, 4) for _ in range(words)])
+            for _ in range(chunk >> 2):
+                data += read(fifo, 4).to_bytes(4, "little")
             for _ in range(chunk & 3):
                 data.append(read(fifo, 1))
             if not needed and len(data) >= TPM_HEADER_SIZE:
@@ -264,13 +267,13 @@ class CrbDriver(_Driver):
         if len(command) > cmd_size:
             raise DriverError(f"{len(command)}-byte command exceeds the CRB command buffer ({cmd_size} bytes)")
         bus.mmio_write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_REQUEST_ACCESS)
-        self._wait(base + A_CRB_LOC_STS, 4, _bits_set(CRB_LOC_STS_GRANTED), "LOC_STS.Granted")
+        self._wait(base + A_CRB_LOC_STS, 4, _LOC_GRANTED, "LOC_STS.Granted")
         try:
             bus.mmio_write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_CMD_READY)
-            self._wait(base + A_CRB_CTRL_STS, 4, _bits_clear(CRB_CTRL_STS_TPM_IDLE), "CTRL_STS.tpmIdle = 0")
+            self._wait(base + A_CRB_CTRL_STS, 4, _NOT_IDLE, "CTRL_STS.tpmIdle = 0")
             _copy_out(bus, cmd_addr, command)
             bus.mmio_write(base + A_CRB_CTRL_START, 4, CRB_START_INVOKE)
-            self._wait(base + A_CRB_CTRL_START, 4, _bits_clear(CRB_START_INVOKE), "CTRL_START = 0 (command execution)")
+            self._wait(base + A_CRB_CTRL_START, 4, _START_DONE, "CTRL_START = 0 (command execution)")
             if bus.mmio_read(base + A_CRB_CTRL_STS, 4) & CRB_CTRL_STS_TPM_STS:
                 raise DriverError("CRB reports a fatal error (CTRL_STS.tpmSts = 1)")
             header = _copy_in(bus, rsp_addr, TPM_HEADER_SIZE)

@@ -41,6 +41,7 @@ loop) is modelled in one of two ways, chosen per device:
 from __future__ import annotations
 
 import queue
+import struct
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -83,9 +84,17 @@ def byte_lane(value: int, offset: int, size: int) -> int:
     return (value >> ((offset & 3) << 3)) & SIZE_MASK[size]
 
 
+#: The big-endian 32-bit size field at bytes 2..5 of a TPM command or response header.
+TPM_HEADER_SIZE_FIELD = struct.Struct(">2xI")
+#: One little-endian piece of 1, 2 or 4 bytes (``PIECE[size].pack_into`` / ``unpack_from``): the
+#: register handlers move FIFO bytes between a piece and the shared buffer without building
+#: intermediate ``bytes`` objects (the TIS FIFO is the hot path of every command).
+PIECE = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I")}
+
+
 def tpm_header_size(data: bytes | bytearray) -> int:
     """The big-endian 32-bit size field at bytes 2..5 of a TPM command or response header."""
-    return int.from_bytes(data[2:6], "big")
+    return TPM_HEADER_SIZE_FIELD.unpack_from(data)[0]
 
 
 def _execute(backend: Backend, requests: queue.SimpleQueue, results: queue.SimpleQueue) -> None:
@@ -112,10 +121,15 @@ class MmioDevice:
     #: Largest piece the memory core hands to the register handlers (``max_access_size``).
     max_access_size = 4
 
-    def __init__(self, backend: Backend, *, base: int, size: int, asynchronous: bool, poll_wait: float) -> None:
+    def __init__(self, backend: Backend, *, base: int, size: int, asynchronous: bool, poll_wait: float,
+                 ram_offset: int | None = None) -> None:
         self.backend = backend
         self.base = base
         self.size = size
+        #: Where plain RAM begins in the window (CRB's data buffer; the window size if none). The
+        #: memory core does not split an access to RAM: one that lies wholly inside it reaches
+        #: its handler as a single piece of any size up to 8 (a firmware memcpy's 8-byte moves).
+        self.ram_offset = size if ram_offset is None else ram_offset
         #: Whether commands run on a worker thread (see the module docstring).
         self.asynchronous = asynchronous
         #: How long a status poll waits for an executing command before answering (seconds).
@@ -152,8 +166,10 @@ class MmioDevice:
             return self._readers[offset >> 2](offset, size)
         if not 0 < size <= 8:
             return 0
+        if self.ram_offset <= offset and offset + size <= self.size:
+            return self._readers[offset >> 2](offset, size)
         value = 0
-        for piece, length in self._pieces(offset, size):
+        for piece, length in split_access(offset, size, self.max_access_size):
             if 0 <= piece < self.size:
                 value |= self._readers[piece >> 2](piece, length) << (8 * (piece - offset))
         return value
@@ -168,12 +184,12 @@ class MmioDevice:
             return
         if not 0 < size <= 8:
             return
-        for piece, length in self._pieces(offset, size):
+        if self.ram_offset <= offset and offset + size <= self.size:
+            self._writers[offset >> 2](offset, size, value & SIZE_MASK[size])
+            return
+        for piece, length in split_access(offset, size, self.max_access_size):
             if 0 <= piece < self.size:
                 self._writers[piece >> 2](piece, length, (value >> (8 * (piece - offset))) & SIZE_MASK[length])
-
-    def _pieces(self, offset: int, size: int) -> list[tuple[int, int]]:
-        return split_access(offset, size, self.max_access_size)
 
     # -- backend calls ----------------------------------------------------------------------------
     def _backend_call(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ppikit.device.backends.base import Backend
-from ppikit.device.mmio import SIZE_MASK, MmioDevice, byte_lane, check_state
+from ppikit.device.mmio import PIECE, SIZE_MASK, TPM_HEADER_SIZE_FIELD, MmioDevice, byte_lane, check_state
 from ppikit.device.registers import (
     TIS_REGISTERS,
     TPM_ORD_CONTINUE_SELF_TEST,
@@ -77,9 +77,16 @@ _FAMILY_VALUES: dict[TpmVersion, tuple[int, int | None, int | None]] = {
 }
 _STS_KEPT = TPM_TIS_STS_SELFTEST_DONE | TPM_TIS_STS_TPM_FAMILY_MASK
 _STS_ACTIONS = TPM_TIS_STS_COMMAND_READY | TPM_TIS_STS_TPM_GO | TPM_TIS_STS_RESPONSE_RETRY
+#: STS bits QEMU acts on only for a TPM 2.0 (commandCancel, resetEstablishmentBit).
+_STS_TPM2_ONLY = TPM_TIS_STS_COMMAND_CANCEL | TPM_TIS_STS_RESET_ESTABLISHMENT_BIT
+#: The ordinal (bytes 6..9) of TPM_ContinueSelfTest, whose success sets selfTestDone.
+_SELFTEST_ORDINAL = TPM_ORD_CONTINUE_SELF_TEST.to_bytes(4, "big")
 _INT_ENABLE_WRITABLE = TPM_TIS_INT_ENABLED | TPM_TIS_INT_POLARITY_MASK | TPM_TIS_INTERRUPTS_SUPPORTED
 _LOCALITIES = range(TPM_TIS_NUM_LOCALITIES)
 _PER_LOCALITY = ("access", "sts", "state", "int_enable", "int_status", "interface_id")
+#: ``_header_size(buffer)[0]``: the size field of the command or response in the buffer, read on
+#: every FIFO access and STS read (bound once: no Python frame on the hot path).
+_header_size = TPM_HEADER_SIZE_FIELD.unpack_from
 
 
 def _valid(locty: int) -> bool:
@@ -258,12 +265,12 @@ class TisDevice(MmioDevice):
             return SIZE_MASK[size]
         sts = self._sts[locty]
         if sts & TPM_TIS_STS_DATA_AVAILABLE:
-            burst = min(int.from_bytes(self._buffer[2:6], "big"), self._buffer_size) - self._rw
+            burst = min(_header_size(self._buffer)[0], self._buffer_size) - self._rw
         else:
             burst = self._buffer_size - self._rw
             if size == 1 and burst > 0xFF:
                 burst = 0xFF  # a byte read never shows 0x00 for 0x100+ free bytes
-        return byte_lane((burst << 8) | sts, offset, size)
+        return (((burst << 8) | sts) >> ((offset & 3) << 3)) & SIZE_MASK[size]  # byte_lane, inlined
 
     def _read_fifo(self, offset: int, size: int) -> int:
         """Response bytes, 0xFF (TPM_TIS_NO_DATA_BYTE) where there are none. QEMU does not shift
@@ -273,13 +280,13 @@ class TisDevice(MmioDevice):
                 or not self._sts[locty] & TPM_TIS_STS_DATA_AVAILABLE):
             return SIZE_MASK[size]
         buffer, start = self._buffer, self._rw
-        length = int.from_bytes(buffer[2:6], "big")
+        length = _header_size(buffer)[0]
         if length > self._buffer_size:
             length = self._buffer_size
         end = start + size
         if end < length:
             self._rw = end
-            return int.from_bytes(buffer[start:end], "little")
+            return PIECE[size].unpack_from(buffer, start)[0]
         # the last response byte is in this access: at least one byte is read, as in QEMU
         data = buffer[start:length if length > start else start + 1]
         self._rw = start + len(data)
@@ -362,7 +369,7 @@ class TisDevice(MmioDevice):
             return
         val = value << ((offset & 3) << 3)
         state = self._state[locty]
-        if self._version == TpmVersion.TPM_2_0:
+        if val & _STS_TPM2_ONLY and self._version == TpmVersion.TPM_2_0:
             if val & TPM_TIS_STS_COMMAND_CANCEL and state == TPM_TIS_STATE_EXECUTION:
                 self._backend_call(self.backend.cancel)
             if val & TPM_TIS_STS_RESET_ESTABLISHMENT_BIT and locty in (3, 4):
@@ -412,16 +419,16 @@ class TisDevice(MmioDevice):
                     self._rw = self._buffer_size
                 self._sts_set(locty, TPM_TIS_STS_VALID)
                 return
-            self._buffer[start:end] = value.to_bytes(size, "little")
+            PIECE[size].pack_into(self._buffer, start, value)
             self._rw = end
             if end > 5:  # a packet length is there: is all of it?
-                need_irq = not sts & TPM_TIS_STS_VALID
                 # QEMU keeps the announced size in a uint16_t: a size >= 0x10000 wraps.
-                if int.from_bytes(self._buffer[2:6], "big") & 0xFFFF > end:
-                    self._sts_set(locty, TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID)
+                if _header_size(self._buffer)[0] & 0xFFFF > end:
+                    flags = TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
                 else:  # packet complete
-                    self._sts_set(locty, TPM_TIS_STS_VALID)
-                if need_irq:
+                    flags = TPM_TIS_STS_VALID
+                self._sts[locty] = (sts & _STS_KEPT) | flags  # _sts_set, inlined: sts is current
+                if not sts & TPM_TIS_STS_VALID:
                     self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
 
     # -- locality switching, abort, execution ----------------------------------------------------
@@ -474,15 +481,17 @@ class TisDevice(MmioDevice):
         """tpmGo: hand ``rw_offset`` buffered bytes to the backend (QEMU ``tpm_tis_tpm_send``)."""
         self._state[locty] = TPM_TIS_STATE_EXECUTION
         self._cmd_locty = locty
-        command = bytes(self._buffer[:self._rw])
-        self._cmd_is_selftest = len(command) >= 10 and \
-            int.from_bytes(command[6:10], "big") == TPM_ORD_CONTINUE_SELF_TEST
+        command = bytes(memoryview(self._buffer)[:self._rw])
+        self._cmd_is_selftest = command[6:10] == _SELFTEST_ORDINAL
         self._submit(command, locty)
 
     def _complete(self, response: bytes, failed: bool) -> None:
         """QEMU ``tpm_tis_request_completed`` (the backend's return code is ignored, as there)."""
-        count = min(len(response), self._buffer_size)
-        self._buffer[:count] = response[:count]
+        count = len(response)
+        if count <= self._buffer_size:
+            self._buffer[:count] = response
+        else:
+            self._buffer[:self._buffer_size] = response[:self._buffer_size]
         locty = self._cmd_locty
         if self._cmd_is_selftest and not failed and int.from_bytes(response[6:10], "big") == 0:
             for l in _LOCALITIES:
