@@ -1,6 +1,8 @@
 """``ppikit region|fwcfg|ops``: the foundation issue's done-when commands and their errors."""
 
 import json
+import os
+import re
 
 import pytest
 
@@ -103,3 +105,29 @@ def test_ops_listing(ppikit):
 def test_bad_input_is_one_line_and_exit_2(ppikit, tmp_path, args, pattern):
     (tmp_path / "short.bin").write_bytes(bytes(5))
     ppikit(*args).assert_one_line_error(pattern)
+
+
+ENDLESS = "/dev/zero"  # an input that never ends: reading it whole would never return
+
+
+@pytest.mark.parametrize(
+    "args,what",
+    [
+        (("region", "decode", ENDLESS), "PPI page"),
+        (("fwcfg", "decode", ENDLESS), "etc/tpm/config file"),
+        (("table", "decode", ENDLESS), "ACPI table"),
+        (("dsm", ENDLESS, "1"), "table"),
+        (("linux-ppi", ENDLESS), "ACPI table"),
+        (("check", ENDLESS), "table"),
+        (("snapshot", "inspect", ENDLESS), "snapshot"),
+    ],
+)
+def test_endless_input_is_bad_input_not_a_hang(ppikit, args, what):
+    ppikit(*args, timeout=60).assert_one_line_error(
+        rf"^ppikit: error: cannot read {re.escape(what)} '/dev/zero': larger than 67108864 bytes: not a ppikit input$")
+
+
+def test_fifo_without_a_writer_reads_as_empty_not_a_hang(ppikit, tmp_path):
+    os.mkfifo(tmp_path / "nowriter")
+    ppikit("fwcfg", "decode", "nowriter", timeout=60).assert_one_line_error(
+        r"^ppikit: error: etc/tpm/config @0x000: etc/tpm/config must be exactly 6 bytes, got 0$")

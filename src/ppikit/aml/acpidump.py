@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppikit._files import read_input_file
 from ppikit._subprocess import run_tool
 from ppikit.aml.tables import ACPI_HEADER_SIZE, checksum_ok
 from ppikit.errors import LayoutError, UsageError
@@ -55,7 +56,7 @@ def read_tables(paths: list[str | Path]) -> list[AcpiTable]:
     tables: list[AcpiTable] = []
     for path in paths:
         try:
-            data = Path(path).read_bytes()
+            data = read_input_file(path)
         except OSError as exc:
             raise UsageError(f"cannot read table {str(path)!r}: {exc.strerror or exc}") from None
         if is_acpidump_text(data):

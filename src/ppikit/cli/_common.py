@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ppikit._files import read_input_file
 from ppikit.errors import UsageError
 from ppikit.tpm.version import TpmVersion
 
@@ -31,7 +32,7 @@ def parse_assignment(text: str, option: str) -> tuple[str, str]:
 def read_input(path: str, what: str) -> bytes:
     """Read a file the user named; errors say which file and why."""
     try:
-        return Path(path).read_bytes()
+        return read_input_file(path)
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path!r}: {exc.strerror or exc}") from None
 

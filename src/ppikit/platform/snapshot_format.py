@@ -30,6 +30,7 @@ from typing import Any
 
 import construct as cs
 
+from ppikit._files import read_input_file
 from ppikit.device.backends.ctrl import PtmBlobType
 from ppikit.errors import PpikitError, UsageError
 from ppikit.platform.platform import PlatformConfig
@@ -167,7 +168,7 @@ class Snapshot:
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Snapshot:
         try:
-            data = Path(path).read_bytes()
+            data = read_input_file(path)
         except OSError as exc:
             raise SnapshotError(f"cannot read snapshot {str(path)!r}: {exc.strerror or exc}") from None
         return cls.from_bytes(data, source=str(path))
