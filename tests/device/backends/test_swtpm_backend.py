@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -225,6 +229,41 @@ def test_tpm12_swtpm(swtpm12: SwtpmBackend, trace12: "WireTrace") -> None:
     trace12.mark()
     swtpm12.reset_established(3)  # TPM 1.2: ignored, as in QEMU
     assert trace12.since_mark() == []
+
+
+_KILLED_OWNER = """
+import os, signal, sys
+from ppikit.device.backends.swtpm import SwtpmBackend
+from ppikit.tpm.version import TpmVersion
+backend = SwtpmBackend(TpmVersion.TPM_2_0).start()
+print(backend.pid, backend.state_dir, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no close(), no finally: as a CI timeout or the OOM killer
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_swtpm_does_not_outlive_a_killed_owner() -> None:
+    """``--terminate``: the swtpm a SIGKILLed process launched exits once its data channel is gone."""
+    owner = subprocess.run([sys.executable, "-c", _KILLED_OWNER], capture_output=True, text=True, timeout=60)
+    assert owner.returncode == -signal.SIGKILL, owner.stderr
+    pid_text, state_dir = owner.stdout.split()
+    pid = int(pid_text)
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not _running(pid), f"swtpm {pid} outlived its owner"
+    finally:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(Path(state_dir).parent, ignore_errors=True)  # a SIGKILL leaves the temp dir
 
 
 def test_attach_to_running_swtpm_with_data_fd(tmp_path: Path) -> None:

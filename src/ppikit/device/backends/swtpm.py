@@ -115,8 +115,8 @@ class SwtpmBackend:
     """A swtpm behind a QEMU-style emulator backend; usable as a context manager.
 
     Launch mode: ``SwtpmBackend(TpmVersion.TPM_2_0)`` runs ``swtpm socket --tpm2 --tpmstate dir=D
-    --ctrl type=unixio,path=S`` (D temporary and removed on close unless ``state_dir`` is given),
-    passes the data channel with CMD_SET_DATAFD and probes the family. Attach mode:
+    --ctrl type=unixio,path=S --terminate`` (D temporary and removed on close unless ``state_dir``
+    is given), passes the data channel with CMD_SET_DATAFD and probes the family. Attach mode:
     :meth:`attach` connects to a swtpm someone else started.
 
     After :meth:`start` the TPM is *not* initialised (like QEMU before the first machine reset):
@@ -224,10 +224,12 @@ class SwtpmBackend:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.ctrl_socket_path = self._workdir / "ctrl.sock"
         # swtpm 0.7.1 exits silently with "--log fd=2", so its log goes to the file that
-        # ManagedProcess also appends stderr to.
+        # ManagedProcess also appends stderr to. --terminate (as libvirt passes it): swtpm exits
+        # when its data channel goes away, so a ppikit process that is killed (a CI timeout, an
+        # OOM kill) leaves no swtpm behind; ppikit never re-opens the channel of a live swtpm.
         argv = ["swtpm", "socket", "--tpmstate", f"dir={self.state_dir}",
                 "--ctrl", f"type=unixio,path={self.ctrl_socket_path}",
-                "--log", f"file={self.log_path},level={self._log_level}"]
+                "--log", f"file={self.log_path},level={self._log_level}", "--terminate"]
         if self.requested_version == TpmVersion.TPM_2_0:
             argv.append("--tpm2")
         if self._migration_key is not None:
