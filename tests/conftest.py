@@ -2,13 +2,19 @@
 (subprocess-bound tests would be flaky with them) and prints reproduction blobs; one real swtpm per
 test that asks for one."""
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from ppikit.device.backends.swtpm import SwtpmBackend
 from ppikit.tpm.version import TpmVersion
+
+# tests/ on sys.path for the suite's helper modules (process_support); pytest puts a test's own
+# folder there only for that folder's modules.
+sys.path.insert(0, str(Path(__file__).parent))
 
 settings.register_profile(
     "ppikit",

@@ -8,7 +8,9 @@ Exit status: 0 success, 1 "checked and found a problem" (golden drift, conforman
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+from types import FrameType
 
 import click
 
@@ -31,6 +33,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_BAD_INPUT = 2
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like an interrupt, so every context manager stops its
+    subprocess and removes its temporary directory (Python's default action would exit at once)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
 
 
 class PpikitGroup(click.Group):
@@ -62,6 +77,9 @@ class PpikitGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("ppikit: interrupted", err=True)
             sys.exit(130)
+        except Terminated as exc:
+            click.echo(f"ppikit: terminated by {signal.Signals(exc.signum).name}", err=True)
+            sys.exit(128 + exc.signum)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
@@ -83,4 +101,6 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Console-script entry point."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     cli.main(prog_name="ppikit")

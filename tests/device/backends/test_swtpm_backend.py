@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ppikit._subprocess import ManagedProcess
+from process_support import process_running
 from ppikit.device.backends import Backend, BackendError, ControlCommandError, SwtpmBackend
 from ppikit.device.backends.ctrl import PtmBlobType, PtmCap, PtmCmd, PtmInfoFlag
 from ppikit.errors import UsageError
@@ -241,14 +242,6 @@ os.kill(os.getpid(), signal.SIGKILL)  # no close(), no finally: as a CI timeout 
 """
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_swtpm_does_not_outlive_a_killed_owner() -> None:
     """``--terminate``: the swtpm a SIGKILLed process launched exits once its data channel is gone."""
     owner = subprocess.run([sys.executable, "-c", _KILLED_OWNER], capture_output=True, text=True, timeout=60)
@@ -256,12 +249,12 @@ def test_swtpm_does_not_outlive_a_killed_owner() -> None:
     pid_text, state_dir = owner.stdout.split()
     pid = int(pid_text)
     deadline = time.monotonic() + 10
-    while _running(pid) and time.monotonic() < deadline:
+    while process_running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        assert not _running(pid), f"swtpm {pid} outlived its owner"
+        assert not process_running(pid), f"swtpm {pid} outlived its owner"
     finally:
-        if _running(pid):
+        if process_running(pid):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(Path(state_dir).parent, ignore_errors=True)  # a SIGKILL leaves the temp dir
 
