@@ -34,6 +34,17 @@ class LayoutError(PpikitError, ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+def check_uint_field(name: str, offset: int, value: object, size: int) -> None:
+    """Raise :class:`LayoutError` unless ``value`` fits the ``size``-byte unsigned field ``name`` at
+    ``offset`` (checked before construct builds, whose own error names neither)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LayoutError(f"must be an integer, got {type(value).__name__}", field=name, offset=offset)
+    limit = 1 << (8 * size)
+    if not 0 <= value < limit:
+        raise LayoutError(f"value {value} outside 0..0x{limit - 1:X} ({8 * size}-bit field)",
+                          field=name, offset=offset)
+
+
 class UsageError(PpikitError, ValueError):
     """A caller passed a value ppikit cannot accept (bad name, out-of-range parameter)."""
 

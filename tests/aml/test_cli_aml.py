@@ -49,6 +49,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
          "ppikit: error: --mmio-base: 'zero' is not an integer\n"),
         (["table", "decode", str(tmp_path / "missing.aml")],
          f"ppikit: error: cannot read ACPI table '{tmp_path / 'missing.aml'}': No such file or directory\n"),
+        (["tpm2-table", "--interface", "tis", "--lasa", "0x10000000000000000", "-o", str(tmp_path / "x")],
+         "ppikit: error: lasa @0x044: value 18446744073709551616 outside 0..0xFFFFFFFFFFFFFFFF (64-bit field)\n"),
+        (["tpm2-table", "--interface", "crb", "--laml", "-1", "-o", str(tmp_path / "x")],
+         "ppikit: error: laml @0x040: value -1 outside 0..0xFFFFFFFF (32-bit field)\n"),
+        (["tcpa-table", "--lasa", "0x1_0000_0000_0000_0000", "-o", str(tmp_path / "x")],
+         "ppikit: error: lasa @0x02A: value 18446744073709551616 outside 0..0xFFFFFFFFFFFFFFFF (64-bit field)\n"),
+        (["tcpa-table", "--laml", "big", "-o", str(tmp_path / "x")],
+         "ppikit: error: --laml: 'big' is not an integer\n"),
     ]
     for argv, expected in cases:
         proc = subprocess.run([sys.executable, "-c", "from ppikit.cli import main; main()", *argv],
@@ -56,19 +64,36 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", expected)
 
 
-def test_tables_and_decode(tmp_path):
+def test_tpm2_table_and_decode(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["tables", "--interface", "crb", "--tpm", "2.0", "--lasa", "0x7F000000",
-                                 "-o", str(tmp_path / "t")])
-    assert result.exit_code == 0, result.output
-    data = (tmp_path / "t" / "TPM2.aml").read_bytes()
+    result = runner.invoke(cli, ["tpm2-table", "--interface", "crb", "--lasa", "0x7F000000", "-o", str(tmp_path / "t.aml")])
+    assert (result.exit_code, result.output) == (0, f"{tmp_path / 't.aml'}: TPM2 76 bytes\n")
+    data = (tmp_path / "t.aml").read_bytes()
     assert data == build_tpm2(SsdtParams.create(interface="crb"), lasa=0x7F000000)
-    decoded = runner.invoke(cli, ["table", "decode", str(tmp_path / "t" / "TPM2.aml"), "--json"])
+    decoded = runner.invoke(cli, ["table", "decode", str(tmp_path / "t.aml"), "--json"])
     fields = json.loads(decoded.output)
-    assert (fields["start_method"], fields["control_area_address"], fields["lasa"], fields["checksum_ok"]) == \
-        (7, 0xFED40040, 0x7F000000, True)
-    text = runner.invoke(cli, ["table", "decode", str(tmp_path / "t" / "TPM2.aml")]).output
+    assert (fields["start_method"], fields["control_area_address"], fields["lasa"], fields["laml"],
+            fields["checksum_ok"]) == (7, 0xFED40040, 0x7F000000, 0x10000, True)
+    text = runner.invoke(cli, ["table", "decode", str(tmp_path / "t.aml")]).output
     assert "control_area_address  =  0xFED40040" in text and "checksum_ok           =  yes" in text
+
+
+def test_tpm2_table_for_tis_is_qemus(qemu_tables, tmp_path):
+    """Default TIS TPM2 table == QEMU 7.2's (q35, TIS) once its checksum is fixed: LASA 0, LAML 64 KiB."""
+    result = CliRunner().invoke(cli, ["tpm2-table", "--interface", "tis", "-o", str(tmp_path / "TPM2.aml")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "TPM2.aml").read_bytes() == qemu_tables("q35.tis.tpm2.ppi", "TPM2")
+
+
+def test_tcpa_table_is_qemus_and_takes_a_log_area(qemu_tables, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["tcpa-table", "-o", str(tmp_path / "TCPA.aml")])
+    assert (result.exit_code, result.output) == (0, f"{tmp_path / 'TCPA.aml'}: TCPA 50 bytes\n")
+    assert (tmp_path / "TCPA.aml").read_bytes() == qemu_tables("q35.tis.tpm12.ppi", "TCPA")
+    result = runner.invoke(cli, ["tcpa-table", "--lasa", "0x7FFF0000", "--laml", "0x20000", "-o", str(tmp_path / "log.aml")])
+    assert result.exit_code == 0, result.output
+    fields = json.loads(runner.invoke(cli, ["table", "decode", "--json", str(tmp_path / "log.aml")]).output)
+    assert (fields["signature"], fields["lasa"], fields["laml"], fields["checksum_ok"]) == ("TCPA", 0x7FFF0000, 0x20000, True)
 
 
 def test_decode_qemu_raw_table(qemu_tables, tmp_path):

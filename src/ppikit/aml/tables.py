@@ -19,8 +19,8 @@ from typing import Any
 import construct as cs
 
 from ppikit.aml.params import Interface, SsdtParams
+from ppikit.errors import LayoutError, check_uint_field
 from ppikit.tpm.version import TpmVersion
-from ppikit.errors import LayoutError
 
 ACPI_HEADER_SIZE = 36
 ACPI_CHECKSUM_OFFSET = 9  #: header byte that makes the whole table sum to 0
@@ -108,13 +108,24 @@ def _header(signature: bytes, params: SsdtParams, revision: int, length: int) ->
     }
 
 
+def _build_table(schema: cs.Struct, values: dict[str, Any]) -> bytes:
+    """Build a table whose top-level integer fields are range-checked first (a LASA past 64 bits
+    is a :class:`LayoutError` naming field and offset), then patch its checksum."""
+    offset = 0
+    for field in schema.subcons:
+        if isinstance(values.get(field.name), int):
+            check_uint_field(field.name, offset, values[field.name], field.sizeof())
+        offset += field.sizeof()
+    return fix_checksum(schema.build(values))
+
+
 def build_tpm2(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MINIMUM_SIZE) -> bytes:
     """TPM2 table (rev 4, 76 bytes) for a TPM 2.0 device; checksum patched."""
     params.validate()
     if params.tpm is not TpmVersion.TPM_2_0:
         raise LayoutError("a TPM2 table describes a TPM 2.0 device (TPM 1.2 gets TCPA)", field="tpm")
     crb = params.interface is Interface.CRB
-    table = TPM2_TABLE.build({
+    return _build_table(TPM2_TABLE, {
         "header": _header(b"TPM2", params, TPM2_TABLE_REVISION, TPM2_TABLE_LENGTH),
         "platform_class": TPM2_ACPI_CLASS_CLIENT,
         "reserved": 0,
@@ -124,7 +135,6 @@ def build_tpm2(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MI
         "laml": laml,
         "lasa": lasa,
     })
-    return fix_checksum(table)
 
 
 def build_tcpa(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MINIMUM_SIZE) -> bytes:
@@ -132,13 +142,12 @@ def build_tcpa(params: SsdtParams, *, lasa: int = 0, laml: int = TPM_LOG_AREA_MI
     params.validate()
     if params.tpm is not TpmVersion.TPM_1_2:
         raise LayoutError("a TCPA table describes a TPM 1.2 device (TPM 2.0 gets TPM2)", field="tpm")
-    table = TCPA_TABLE.build({
+    return _build_table(TCPA_TABLE, {
         "header": _header(b"TCPA", params, TCPA_TABLE_REVISION, TCPA_TABLE_LENGTH),
         "platform_class": TPM_TCPA_ACPI_CLASS_CLIENT,
         "laml": laml,
         "lasa": lasa,
     })
-    return fix_checksum(table)
 
 
 def build_tpm_table(params: SsdtParams, *, lasa: int = 0) -> tuple[str, bytes]:

@@ -2,12 +2,14 @@
 
 The CLI holds no logic of its own: each command parses its arguments, calls the library, and prints.
 Exit status: 0 success, 1 "checked and found a problem" (golden drift, conformance deviation),
-2 bad input or usage -- always one line on stderr, never a traceback.
+2 bad input or usage -- always one line on stderr, never a traceback; 70 for a ppikit bug (one line
+too, unless ``PPIKIT_TRACEBACK`` is set); 128 + N after signal N.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 from types import FrameType
@@ -33,6 +35,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 70  #: sysexits EX_SOFTWARE: a ppikit bug, not the user's input
+#: Set (to anything) to see the traceback of an internal error instead of its one-line summary.
+TRACEBACK_ENV = "PPIKIT_TRACEBACK"
 
 
 class Terminated(BaseException):
@@ -80,6 +85,12 @@ class PpikitGroup(click.Group):
         except Terminated as exc:
             click.echo(f"ppikit: terminated by {signal.Signals(exc.signum).name}", err=True)
             sys.exit(128 + exc.signum)
+        except Exception as exc:  # noqa: BLE001 -- last resort: a bug still ends in one line
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            click.echo(f"ppikit: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                       f"(a ppikit bug; {TRACEBACK_ENV}=1 shows the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL_ERROR)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 

@@ -1,4 +1,5 @@
-"""``ppikit ssdt``, ``ppikit tables``, ``ppikit table decode``, ``ppikit golden check|update``.
+"""``ppikit ssdt``, ``ppikit tpm2-table``, ``ppikit tcpa-table``, ``ppikit table decode``,
+``ppikit golden check|update``.
 
 Thin wrappers over :mod:`ppikit.aml`: build the TPM SSDT and its TPM2/TCPA table for a platform,
 decode such a table, and keep the shipped golden corpus honest.
@@ -15,27 +16,34 @@ from ppikit.aml import golden
 from ppikit.aml.iasl import disassemble
 from ppikit.aml.params import Interface, Profile, SsdtParams
 from ppikit.aml.render import build_scope_dsdt, build_ssdt, render_ssdt
-from ppikit.aml.tables import build_tpm_table, decode_table
+from ppikit.aml.tables import TPM_LOG_AREA_MINIMUM_SIZE, build_tcpa, build_tpm2, decode_table
 from ppikit.cli._common import TPM_CHOICE, echo_json, parse_int, read_input, table, write_output
-from ppikit.errors import UsageError
 
 EXIT_DRIFT = 1
 
 
-def _platform_options(func: Any) -> Any:
-    """Options shared by ``ssdt`` and ``tables`` (one SsdtParams)."""
-    options = [
-        click.option("--interface", type=click.Choice([i.value for i in Interface]), required=True,
-                     help="TIS (FIFO) or CRB"),
-        click.option("--tpm", type=TPM_CHOICE, required=True, help="TPM family (1.2 only with TIS)"),
-        click.option("--oem-id", default="BOCHS ", show_default=True, help="header OEM ID (1-6 chars)"),
-        click.option("--oem-table-id", default="BXPC    ", show_default=True, help="header OEM table ID (1-8 chars)"),
-        click.option("--mmio-base", default="0xFED40000", show_default=True, help="TPM register window base"),
-        click.option("--mmio-size", default=None, help="window size [default: 0x5000 TIS, 0x1000 CRB]"),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_INTERFACE = click.option("--interface", type=click.Choice([i.value for i in Interface]), required=True,
+                          help="TIS (FIFO) or CRB")
+_OEM_OPTIONS = (
+    click.option("--oem-id", default="BOCHS ", show_default=True, help="header OEM ID (1-6 chars)"),
+    click.option("--oem-table-id", default="BXPC    ", show_default=True, help="header OEM table ID (1-8 chars)"),
+)
+_MMIO_BASE = click.option("--mmio-base", default="0xFED40000", show_default=True, help="TPM register window base")
+_LOG_AREA_OPTIONS = (
+    click.option("--lasa", default="0", show_default=True,
+                 help="log area start address (QEMU leaves 0 for the firmware to patch)"),
+    click.option("--laml", default=f"0x{TPM_LOG_AREA_MINIMUM_SIZE:X}", show_default=True,
+                 help="log area minimum length"),
+)
+
+
+def _options(*options: Any) -> Any:
+    """Apply click options in the order given (first = first in --help)."""
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return apply
 
 
 def _params(**kw: Any) -> SsdtParams:
@@ -46,7 +54,9 @@ def _params(**kw: Any) -> SsdtParams:
 
 
 @click.command()
-@_platform_options
+@_options(_INTERFACE, click.option("--tpm", type=TPM_CHOICE, required=True, help="TPM family (1.2 only with TIS)"),
+          *_OEM_OPTIONS, _MMIO_BASE,
+          click.option("--mmio-size", default=None, help="window size [default: 0x5000 TIS, 0x1000 CRB]"))
 @click.option("--ppi/--no-ppi", default=True, show_default=True, help="emit the PPI page fields and _DSM")
 @click.option("--profile", type=click.Choice([p.value for p in Profile]), default="qemu", show_default=True,
               help="_DSM behaviour: QEMU 7.2 exactly, or PPI 1.3 strict (docs/qemu-vs-strict.md)")
@@ -71,21 +81,28 @@ def ssdt(output: str, asl_out: str | None, dsl_out: str | None, scope_dsdt: str 
     click.echo(f"{output}: SSDT {len(aml)} bytes, {params.device_path} ({params.config_name})")
 
 
-@click.command()
-@_platform_options
-@click.option("--lasa", default="0", show_default=True, help="log area start address")
-@click.option("-o", "--output-dir", required=True, metavar="DIR", help="directory for TPM2.aml or TCPA.aml")
-def tables(output_dir: str, lasa: str, **kw: Any) -> None:
-    """Build the TPM2 (TPM 2.0) or TCPA (TPM 1.2) table as QEMU 7.2 emits it, checksum set."""
-    params = _params(**kw)
-    signature, data = build_tpm_table(params, lasa=parse_int(lasa, "--lasa"))
-    out = Path(output_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {output_dir!r}: {exc.strerror or exc}") from None
-    write_output(str(out / f"{signature}.aml"), data, signature)
-    click.echo(f"{out / f'{signature}.aml'}: {signature} {len(data)} bytes")
+def _write_table(output: str, signature: str, data: bytes) -> None:
+    write_output(output, data, f"{signature} table")
+    click.echo(f"{output}: {signature} {len(data)} bytes")
+
+
+@click.command("tpm2-table")
+@_options(_INTERFACE, *_OEM_OPTIONS, _MMIO_BASE, *_LOG_AREA_OPTIONS)
+@click.option("-o", "--output", required=True, metavar="FILE", help="where to write the TPM2 table")
+def tpm2_table(output: str, lasa: str, laml: str, **kw: Any) -> None:
+    """Build the TPM2 table of a TPM 2.0 as QEMU 7.2 emits it (start method 6 TIS, 7 CRB), checksum set."""
+    data = build_tpm2(_params(tpm="2.0", **kw), lasa=parse_int(lasa, "--lasa"), laml=parse_int(laml, "--laml"))
+    _write_table(output, "TPM2", data)
+
+
+@click.command("tcpa-table")
+@_options(*_OEM_OPTIONS, *_LOG_AREA_OPTIONS)
+@click.option("-o", "--output", required=True, metavar="FILE", help="where to write the TCPA table")
+def tcpa_table(output: str, lasa: str, laml: str, **kw: Any) -> None:
+    """Build the TCPA table of a TPM 1.2 (TIS) as QEMU 7.2 emits it (client, revision 2), checksum set."""
+    data = build_tcpa(_params(interface="tis", tpm="1.2", **kw), lasa=parse_int(lasa, "--lasa"),
+                      laml=parse_int(laml, "--laml"))
+    _write_table(output, "TCPA", data)
 
 
 @click.group("table")
@@ -150,4 +167,4 @@ def update(root: str | None) -> None:
         click.echo(f"wrote {folder}")
 
 
-COMMANDS = [ssdt, tables, table_group, golden_group]
+COMMANDS = [ssdt, tpm2_table, tcpa_table, table_group, golden_group]

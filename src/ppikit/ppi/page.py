@@ -15,7 +15,7 @@ from typing import Any
 
 import construct as cs
 
-from ppikit.errors import LayoutError
+from ppikit.errors import LayoutError, check_uint_field
 
 TPM_PPI_ADDR_BASE = 0xFED45000  #: QEMU TPM_PPI_ADDR_BASE, right after the 0x5000 TIS window
 TPM_PPI_ADDR_SIZE = 0x400  #: QEMU TPM_PPI_ADDR_SIZE
@@ -139,10 +139,10 @@ class PpiPage:
             raise LayoutError(f"func must have {PPI_FUNC_COUNT} entries, got {len(self.func)}",
                               field="func", offset=0)
         for op, value in enumerate(self.func):
-            _check_uint(f"func[{op}]", op, value, 1)
+            check_uint_field(f"func[{op}]", op, value, 1)
         for name in SCALAR_FIELDS:
             offset, size = FIELD_OFFSETS[name]
-            _check_uint(name, offset, getattr(self, name), size)
+            check_uint_field(name, offset, getattr(self, name), size)
         for name in ("res1", "reserved"):
             offset, size = FIELD_OFFSETS[name]
             value = getattr(self, name)
@@ -177,10 +177,3 @@ class PpiPage:
         return out
 
 
-def _check_uint(name: str, offset: int, value: object, size: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LayoutError(f"must be an integer, got {type(value).__name__}", field=name, offset=offset)
-    limit = 1 << (8 * size)
-    if not 0 <= value < limit:
-        raise LayoutError(f"value {value} outside 0..0x{limit - 1:X} ({8 * size}-bit field)",
-                          field=name, offset=offset)
