@@ -79,6 +79,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
+from _lifecycle import Started  # tools/: the script's own folder is on sys.path
+
 from ppikit._subprocess import ManagedProcess
 from ppikit.device.backends.swtpm import SwtpmBackend
 from ppikit.device.crb import CrbDevice
@@ -218,7 +220,7 @@ CONFIGS = {
 
 
 # -- side (a): real QEMU 7.2 + swtpm -----------------------------------------------------------------
-class QemuSide:
+class QemuSide(Started):
     """QEMU 7.2 with a ``tpm-tis`` or ``tpm-crb`` in front of its own swtpm, spoken to via qtest.
 
     qtest runs on a unix socket, not stdio: a read of the TIS debug register 0xF90 makes QEMU print
@@ -231,17 +233,6 @@ class QemuSide:
         self._procs: list[ManagedProcess] = []
         self._sock: socket.socket | None = None
         self._file: Any = None
-
-    def __enter__(self) -> Self:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _start(self) -> None:
         ctrl, state, qsock = self._tmp / "swtpm.sock", self._tmp / "state", self._tmp / "qtest.sock"

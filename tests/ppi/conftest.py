@@ -8,7 +8,9 @@ and the same boot loop the platform runs: machine reset (swtpm STOP/SET_BUFFERSI
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +121,7 @@ def make_machine() -> type[FirmwareMachine]:
 def machine2_iface(request: pytest.FixtureRequest, swtpm_tpm2: SwtpmBackend) -> FirmwareMachine:
     """A TPM 2.0 machine behind TIS and, as a second case, behind CRB."""
     return FirmwareMachine(swtpm_tpm2, interface=request.param)
+
+
+# tests/ppi on sys.path for this folder's helper modules (ovmf_observed_support), as tests/device does.
+sys.path.insert(0, str(Path(__file__).parent))

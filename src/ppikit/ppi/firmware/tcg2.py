@@ -74,15 +74,16 @@ class Tcg2Prompt:
     text: str
 
 
-#: The prompts both libraries show (18/99/101 only reach a prompt in the flags model).
+_CLEAR_PROMPT = Tcg2Prompt("F12", f"A configuration change was requested to clear the TPM. {_CLEAR_WARNING}")
+
+#: The prompts both libraries show (18/99/101 only reach a prompt in the flags model). Ops 5, 14,
+#: 21 and 22 share one Clear prompt: neither library words the "enable" variants differently
+#: (observed on OVMF 2022.11, tests/data/ovmf-2022.11/).
 TCG2_PROMPTS: dict[int, Tcg2Prompt] = {
-    5: Tcg2Prompt("F12", f"A configuration change was requested to clear the TPM. {_CLEAR_WARNING}"),
-    14: Tcg2Prompt("F12", f"A configuration change was requested to enable and clear the TPM. {_CLEAR_WARNING}"),
-    21: Tcg2Prompt("F12", f"A configuration change was requested to enable and clear the TPM. {_CLEAR_WARNING}"),
-    22: Tcg2Prompt("F12", f"A configuration change was requested to enable and clear the TPM. {_CLEAR_WARNING}"),
+    5: _CLEAR_PROMPT, 14: _CLEAR_PROMPT, 21: _CLEAR_PROMPT, 22: _CLEAR_PROMPT,
     23: Tcg2Prompt("F12", "A configuration change was requested to change the TPM's active PCR banks."),
-    24: Tcg2Prompt("F12", "A configuration change was requested to replace the TPM's endorsement primary seed "
-                          "(ChangeEPS); the endorsement key changes."),
+    24: Tcg2Prompt("F12", "A configuration change was requested to clear the TPM and change its identity: "
+                          f"the endorsement primary seed is replaced (ChangeEPS). {_CLEAR_WARNING}"),
     96: Tcg2Prompt("F10", "A configuration change was requested to enable Block SID for storage devices."),
     97: Tcg2Prompt("F10", "A configuration change was requested to disable Block SID for storage devices."),
     18: Tcg2Prompt("F10", "A configuration change was requested to allow the OS to clear the TPM without "
