@@ -1,8 +1,12 @@
 """The fw_cfg device: directory bytes, the selector/data protocol, DMA."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ppikit.errors import LayoutError, UsageError
+from ppikit.platform.memory import GuestMemory
+from ppikit.ppi.page import TPM_PPI_ADDR_BASE
 from ppikit.fwcfg.device import (
     FW_CFG_DMA_CTL_ERROR,
     FW_CFG_DMA_CTL_READ,
@@ -21,6 +25,7 @@ from ppikit.fwcfg.device import (
 )
 
 TPM_CONFIG = bytes.fromhex("0050d4fe0201")
+RAM_BASE = 0x100000  #: GuestMemory.with_ppi's RAM
 
 
 class Ram:
@@ -94,7 +99,24 @@ def test_unknown_selector_and_port_read_zero():
     assert read(dev, 4) == bytes(4)
     dev.io_write(FW_CFG_IO_CTL, 2, 0x8020)  # arch-local 0x20 is not file 0x20
     assert read(dev, 2) == bytes(2)
-    assert dev.io_read(0x60, 1) == 0
+
+
+def test_ports_the_device_does_not_decode_read_all_ones():
+    # QEMU 7.2 x86: an unassigned I/O port reads 0xFF per byte (0x512, 0x513 observed), writes vanish
+    dev = qemu_like()
+    assert (dev.io_read(0x60, 1), dev.io_read(0x512, 2), dev.io_read(0x51C, 4)) == (0xFF, 0xFFFF, 0xFFFFFFFF)
+    dev.io_write(0x512, 2, 0x0020)  # not the selector: entry 0 stays selected
+    assert read(dev, 4) == b"QEMU"
+
+
+def test_power_on_and_reset_select_the_signature():
+    # QEMU 7.2 observed: "inb 0x511" x5 before any select reads 51 45 4D 55 00
+    dev = qemu_like()
+    assert read(dev, 5) == b"QEMU\0"
+    dev.io_write(FW_CFG_IO_CTL, 2, 0x20)
+    assert read(dev, 2) == TPM_CONFIG[:2]
+    dev.reset()
+    assert read(dev, 4) == b"QEMU"
 
 
 def test_data_port_writes_are_ignored():
@@ -171,7 +193,75 @@ def test_dma_signature_readable():
     high = dev.io_read(FW_CFG_IO_DMA_ADDR_HIGH, 4).to_bytes(4, "little")
     low = dev.io_read(FW_CFG_IO_DMA_ADDR_LOW, 4).to_bytes(4, "little")
     assert high + low == b"QEMU CFG"
-    assert FwCfgDevice(dma=False).io_read(FW_CFG_IO_DMA_ADDR_HIGH, 4) == 0
+    assert FwCfgDevice(dma=False).io_read(FW_CFG_IO_DMA_ADDR_HIGH, 4) == 0xFFFFFFFF  # no region there
+
+
+#: Transcripts of QEMU 7.2.22 (Debian 12, ``qemu-system-x86_64 -M q35 -accel tcg -S -qtest stdio``,
+#: no other devices): each qtest line and QEMU's answer, replayed on the model. Entry 0 is the
+#: signature "QEMU" (51 45 4D 55), entry 1 the feature bitmap (3: ports + DMA); the DMA address
+#: region 0x514-0x51B reads "QEMU CFG"; 0x512, 0x513 and 0x51C up are unassigned.
+QEMU_PORT_TRANSCRIPTS = {
+    "power-on: the signature entry is selected": [
+        ("inb 0x511", 0x51), ("inb 0x511", 0x45), ("inb 0x511", 0x4D), ("inb 0x511", 0x55), ("inb 0x511", 0x00)],
+    "16-bit write selects, byte reads advance": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("inb 0x511", 0x45), ("inb 0x511", 0x4D),
+        ("inb 0x511", 0x55), ("inb 0x511", 0x00), ("inb 0x511", 0x00)],
+    "8-bit write to 0x510 is a data write, not a select": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("outb 0x510 0x1", None), ("inb 0x511", 0x45)],
+    "32-bit write to 0x510 is refused": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("outl 0x510 0x00010001", None), ("inb 0x511", 0x45)],
+    "byte read at 0x510 reads data": [
+        ("outw 0x510 0x0", None), ("inb 0x510", 0x51), ("inb 0x510", 0x45), ("inb 0x511", 0x4D)],
+    "16/32-bit reads at 0x510 are refused: 0, nothing consumed": [
+        ("outw 0x510 0x0", None), ("inw 0x510", 0x0000), ("inl 0x510", 0x00000000), ("inb 0x511", 0x51)],
+    "16-bit read at 0x511: one data byte, then unassigned 0x512": [
+        ("outw 0x510 0x0", None), ("inw 0x511", 0xFF51), ("inb 0x511", 0x45)],
+    "32-bit read at 0x511: data byte, 0x512-0x513 unassigned, DMA signature byte": [
+        ("outw 0x510 0x0", None), ("inl 0x511", 0x51FFFF51), ("inb 0x511", 0x45)],
+    "32-bit read at 0x50F: 1 + 2 + 1 pieces, the 16-bit middle refused": [
+        ("outw 0x510 0x0", None), ("inl 0x50f", 0xFF0000FF), ("inb 0x511", 0x51)],
+    "16-bit read at 0x50F: its upper byte is a data read": [
+        ("outw 0x510 0x0", None), ("inw 0x50f", 0x51FF), ("inb 0x511", 0x45)],
+    "aligned reads below the device stay unassigned": [
+        ("inl 0x50c", 0xFFFFFFFF), ("inw 0x50e", 0xFFFF), ("inl 0x50e", 0x0000FFFF)],
+    "16-bit write at 0x511 and at 0x50F do not select": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("outw 0x511 0x1", None), ("outw 0x50f 0x0100", None),
+        ("outl 0x50d 0x01000000", None), ("inb 0x511", 0x45)],
+    "32-bit write at 0x50F selects through its 16-bit middle piece": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("outl 0x50f 0x00000100", None), ("inb 0x511", 0x03)],
+    "32-bit write at 0x50E selects too": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("outl 0x50e 0x00010000", None), ("inb 0x511", 0x03)],
+    "32-bit writes at 0x511-0x513 change nothing": [
+        ("outw 0x510 0x0", None), ("inb 0x511", 0x51), ("outl 0x511 0x0", None), ("outl 0x512 0x0", None),
+        ("outl 0x513 0x0", None), ("inb 0x511", 0x45), ("inl 0x514", 0x554D4551)],
+    "feature bitmap: traditional interface and DMA": [
+        ("outw 0x510 0x1", None), ("inb 0x511", 0x03), ("inb 0x511", 0x00), ("inb 0x511", 0x00),
+        ("inb 0x511", 0x00)],
+    "DMA address region reads the signature at any offset and width": [
+        ("inl 0x514", 0x554D4551), ("inl 0x518", 0x47464320), ("inw 0x514", 0x4551), ("inb 0x514", 0x51),
+        ("inb 0x51b", 0x47), ("inl 0x516", 0x4320554D), ("inb 0x512", 0xFF), ("inb 0x513", 0xFF)],
+    "reads straddling the DMA region": [
+        ("inw 0x512", 0xFFFF), ("inl 0x512", 0x4551FFFF), ("inw 0x513", 0x51FF), ("inb 0x51c", 0xFF),
+        ("inl 0x51a", 0xFFFF4746), ("inw 0x51b", 0xFF47), ("inl 0x513", 0x4D4551FF)],
+    "16-bit write to the DMA region is refused": [("outw 0x514 0x1", None), ("inl 0x514", 0x554D4551)],
+    "write channel bit ignored for reads, arch-local entries absent": [
+        ("outw 0x510 0x4000", None), ("inb 0x511", 0x51), ("outw 0x510 0x8000", None), ("inb 0x511", 0x00),
+        ("outw 0x510 0xc000", None), ("inb 0x511", 0x00)],
+    "unknown selector reads 0": [("outw 0x510 0x7fff", None), ("inb 0x511", 0x00)],
+}
+QTEST_SIZES = {"b": 1, "w": 2, "l": 4}
+
+
+@pytest.mark.parametrize("name", QEMU_PORT_TRANSCRIPTS)
+def test_port_accesses_as_qemu_answered_them(name):
+    dev = FwCfgDevice()  # the signature and feature entries are all these transcripts read
+    for line, expected in QEMU_PORT_TRANSCRIPTS[name]:
+        verb, *args = line.split()
+        port, size = int(args[0], 16), QTEST_SIZES[verb[-1]]
+        if verb.startswith("out"):
+            dev.io_write(port, size, int(args[1], 16))
+        else:
+            assert dev.io_read(port, size) == expected, line
 
 
 def test_directory_via_selector():
@@ -179,3 +269,58 @@ def test_directory_via_selector():
     dev.select(FW_CFG_FILE_DIR)
     blob = read(dev, 4 + 2 * 64)
     assert parse_directory(blob)[1] == {"size": 0x10000, "select": 0x21, "name": "etc/tpm/log"}
+
+
+def test_dma_read_of_4_gib_zero_fills_the_whole_range_without_a_4_gib_buffer():
+    # length 0xFFFFFFFF from a 6-byte file: the file, then zeros over everything mapped in the next
+    # 4 GiB -- the rest of RAM and the PPI page at 0xFED45000 too, as QEMU's dma_memory_set would
+    dev, memory = qemu_like(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
+    ram_end = RAM_BASE + 0x10000
+    memory.write(RAM_BASE, dma_access((0x20 << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ,
+                                      0xFFFFFFFF, ram_end - 0x20))
+    memory.write(ram_end - 0x20, b"\xAA" * 0x20)
+    memory.write(TPM_PPI_ADDR_BASE, b"\x55" * 4)
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(ram_end - 0x20, 0x20) == TPM_CONFIG + bytes(0x1A)
+    assert memory.read(TPM_PPI_ADDR_BASE, 4) == bytes(4)
+    assert read(dev, 1) == b"\0"  # the entry's offset is at its end
+
+
+def test_dma_descriptor_in_unmapped_memory():
+    # reads as all ones: select 0xFFFF (no entry), READ 0xFFFFFFFF bytes to an unmapped address
+    dev, memory = qemu_like(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
+    dev.dma(0x1000, memory)
+    dev.io_write(FW_CFG_IO_CTL, 2, 0x20)
+    assert read(dev, 6) == TPM_CONFIG
+
+
+def test_dma_descriptor_that_memory_cannot_supply_sets_the_error_bit():
+    dev, ram = qemu_like(), Ram(0x100)
+    ram.write(0xF8, dma_access((0x20 << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 4, 0))  # cut at 0x100
+    del ram.mem[0x100:]
+    dev.dma(0xF8, ram)
+    assert ram.read(0xF8, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert ram.read(0, 4) == bytes(4)  # nothing transferred
+
+
+def test_dma_write_beyond_a_writable_file_is_refused_before_reading_the_payload():
+    dev, memory = FwCfgDevice(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
+    dev.add_file("opt/rw", bytes(4), writable=True)
+    memory.write(RAM_BASE, dma_access((0x20 << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_WRITE,
+                                      0xFFFFFFFF, RAM_BASE + 0x40))
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert dev.find("opt/rw").data == bytes(4)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0x500, 0x520), st.sampled_from([1, 2, 3, 4, 8]),
+                          st.integers(0, 2**32 - 1)), max_size=40))
+def test_any_port_traffic_never_raises_and_reads_fit_the_width(accesses):
+    dev, ram = qemu_like(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
+    for is_write, port, size, value in accesses:
+        if is_write:
+            dev.io_write(port, size, value, ram)
+        else:
+            assert 0 <= dev.io_read(port, size) < 1 << (8 * size)
+    dev.io_write(FW_CFG_IO_CTL, 2, 0x20)  # the protocol still works afterwards
+    assert read(dev, 6) == TPM_CONFIG

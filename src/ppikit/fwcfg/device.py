@@ -9,6 +9,7 @@ are construct schemas; selectors and ports carry QEMU's names (``hw/nvram/fw_cfg
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,9 +31,15 @@ FW_CFG_VERSION_DMA = 0x02  #: FW_CFG_ID bit: DMA interface
 FW_CFG_IO_BASE = 0x510
 FW_CFG_IO_CTL = FW_CFG_IO_BASE  #: selector register, 16-bit
 FW_CFG_IO_DATA = FW_CFG_IO_BASE + 1  #: data register, byte-wide
+FW_CFG_CTL_SIZE = 2  #: the "fwcfg" I/O region: selector and data register overlap in it
 FW_CFG_IO_DMA_ADDR_HIGH = FW_CFG_IO_BASE + 4  #: DMA address, high 32 bits (big-endian)
 FW_CFG_IO_DMA_ADDR_LOW = FW_CFG_IO_BASE + 8  #: DMA address, low 32 bits (big-endian); writing it starts DMA
+FW_CFG_DMA_SIZE = 8  #: the "fwcfg.dma" I/O region (one dma_addr_t)
 FW_CFG_DMA_SIGNATURE = 0x51454D5520434647  #: "QEMU CFG", read back from the DMA address register
+#: What an I/O port no device decodes reads as on QEMU's x86 machines, per byte.
+UNASSIGNED_IO_BYTE = 0xFF
+#: Zeros written per step when a DMA read runs past the end of its entry.
+_DMA_FILL_BLOCK = 0x10000
 
 FW_CFG_DMA_CTL_ERROR = 0x01
 FW_CFG_DMA_CTL_READ = 0x02
@@ -61,6 +68,10 @@ class GuestMemory(Protocol):
     def write(self, address: int, data: bytes) -> None: ...
 
 
+#: An I/O region's handler: ``(offset, size, value or None for a read, guest memory) -> value read``.
+_IoHandler = Callable[[int, int, "int | None", "GuestMemory | None"], int]
+
+
 @dataclass
 class FwCfgFile:
     name: str
@@ -75,9 +86,14 @@ class FwCfgDevice:
     def __init__(self, *, dma: bool = True) -> None:
         self.dma_enabled = dma
         self._files: list[FwCfgFile] = []
-        self._selector: int | None = None
+        self._selector = FW_CFG_SIGNATURE
         self._offset = 0
         self._dma_high = 0
+        #: (base, length, max access size, handler) per I/O region of the device, as QEMU maps them.
+        self._io_regions: list[tuple[int, int, int, _IoHandler]] = [
+            (FW_CFG_IO_CTL, FW_CFG_CTL_SIZE, 4, self._ctl_data_region)]
+        if dma:
+            self._io_regions.append((FW_CFG_IO_DMA_ADDR_HIGH, FW_CFG_DMA_SIZE, 8, self._dma_address_region))
 
     # -- configuration (host side) ---------------------------------------------------------
     def add_file(self, name: str, data: bytes, *, writable: bool = False) -> int:
@@ -129,6 +145,11 @@ class FwCfgDevice:
         return None
 
     # -- guest side: legacy selector/data protocol ------------------------------------------
+    def reset(self) -> None:
+        """Machine reset (QEMU ``fw_cfg_reset``): the signature entry is selected, so a data read
+        before any select returns "QEMU" (observed). The DMA address high half is kept, as QEMU does."""
+        self.select(FW_CFG_SIGNATURE)
+
     def select(self, selector: int) -> None:
         """Writing a selector resets the read offset."""
         self._selector = selector & 0xFFFF
@@ -136,66 +157,128 @@ class FwCfgDevice:
 
     def read_data(self) -> int:
         """One byte from the selected entry; 0 past the end or for an unknown entry."""
-        data = self.entry(self._selector) if self._selector is not None else None
+        data = self.entry(self._selector)
         if data is None or self._offset >= len(data):
             return 0
         value = data[self._offset]
         self._offset += 1
         return value
 
+    # -- guest side: the I/O ports, as QEMU's memory core dispatches them ----------------------
+    # A port access is cut into pieces the way QEMU cuts an access to I/O regions: the length is
+    # not clamped to a region; each piece is the largest power of two that fits the remaining
+    # length, the region's maximum access size and the alignment of its offset in the region.
+    # Each region then accepts or refuses its piece. Observed on QEMU 7.2 (q35, qtest):
+    # ``outb 0x510`` and ``outl 0x510`` do not select (only a 16-bit write does), ``inb 0x510``
+    # reads a data byte, ``inw 0x510`` and ``inl 0x510`` read 0 and consume nothing, ``inw 0x511``
+    # consumes one data byte and reads 0xFF from the unassigned port 0x512 above it, and
+    # ``outl 0x50E`` selects (its middle piece is a 16-bit write at 0x510).
     def io_read(self, port: int, size: int) -> int:
-        """Guest ``in`` from the fw_cfg ports; unknown ports and sizes read as 0, never raise."""
-        if port == FW_CFG_IO_DATA and size in (1, 2, 4):
-            return int.from_bytes(bytes(self.read_data() for _ in range(size)), "little")
-        if self.dma_enabled and port == FW_CFG_IO_DMA_ADDR_HIGH and size == 4:
-            return int.from_bytes((FW_CFG_DMA_SIGNATURE >> 32).to_bytes(4, "big"), "little")
-        if self.dma_enabled and port == FW_CFG_IO_DMA_ADDR_LOW and size == 4:
-            return int.from_bytes((FW_CFG_DMA_SIGNATURE & 0xFFFFFFFF).to_bytes(4, "big"), "little")
-        return 0
+        """Guest ``in`` of 1, 2 or 4 bytes at ``port``, little-endian; never raises.
+
+        Ports outside the device read as all ones (QEMU's unassigned I/O); other sizes read 0."""
+        if size not in (1, 2, 4):
+            return 0
+        value = 0
+        for at, piece, handler, offset in self._io_pieces(port, size):
+            if handler is None:
+                part = int.from_bytes(bytes([UNASSIGNED_IO_BYTE]) * piece, "little")
+            else:
+                part = handler(offset, piece, None, None)
+            value |= part << (8 * (at - port))
+        return value
 
     def io_write(self, port: int, size: int, value: int, memory: GuestMemory | None = None) -> None:
-        """Guest ``out`` to the fw_cfg ports. Data-port writes are ignored (QEMU >= 2.4)."""
-        if port == FW_CFG_IO_CTL and size in (1, 2, 4):
-            self.select(value & 0xFFFF)
-        elif self.dma_enabled and size == 4 and port in (FW_CFG_IO_DMA_ADDR_HIGH, FW_CFG_IO_DMA_ADDR_LOW):
-            # The guest writes cpu_to_be32(half): the I/O value is the byte-swapped half.
-            half = int.from_bytes((value & 0xFFFFFFFF).to_bytes(4, "little"), "big")
-            if port == FW_CFG_IO_DMA_ADDR_HIGH:
+        """Guest ``out`` of 1, 2 or 4 bytes; ``memory`` is where a DMA descriptor is read from.
+
+        Data-port writes are ignored (QEMU >= 2.4), as is anything a region refuses."""
+        if size not in (1, 2, 4):
+            return
+        for at, piece, handler, offset in self._io_pieces(port, size):
+            if handler is not None:
+                handler(offset, piece, (value >> (8 * (at - port))) & ((1 << (8 * piece)) - 1), memory)
+
+    def _io_pieces(self, port: int, size: int) -> Iterator[tuple[int, int, _IoHandler | None, int]]:
+        """(port, size, region handler or None for unassigned, offset in the region) per piece."""
+        regions = self._io_regions
+        at, end = port & 0xFFFF, (port & 0xFFFF) + size
+        while at < end:
+            handler, base, max_access = next(((h, b, m) for b, length, m, h in regions if b <= at < b + length),
+                                             (None, 0, 4))  # unassigned I/O: one region from port 0
+            offset = at - base
+            limit = min(end - at, max_access, offset & -offset or max_access)
+            piece = 1 << (limit.bit_length() - 1)
+            yield at, piece, handler, offset
+            at += piece
+
+    def _ctl_data_region(self, offset: int, size: int, value: int | None, memory: GuestMemory | None) -> int:
+        """``fw_cfg_comb_mem_ops``: byte reads read data, byte writes are data writes (ignored),
+        a 16-bit write selects; any other access is refused (reads 0, consumes nothing)."""
+        if value is None:
+            return self.read_data() if size == 1 else 0
+        if size == 2:
+            self.select(value)
+        return 0
+
+    def _dma_address_region(self, offset: int, size: int, value: int | None, memory: GuestMemory | None) -> int:
+        """``fw_cfg_dma_mem_ops`` (big-endian): reads return the "QEMU CFG" signature bytes at any
+        offset; only 32-bit writes at 0 (high half) and 4 (low half, starts the transfer) count."""
+        if value is None:
+            return int.from_bytes(FW_CFG_DMA_SIGNATURE.to_bytes(8, "big")[offset:offset + size], "little")
+        if size == 4:
+            half = int.from_bytes(value.to_bytes(4, "little"), "big")  # the guest wrote cpu_to_be32(half)
+            if offset == 0:
                 self._dma_high = half
-            elif memory is not None:
+            elif offset == 4 and memory is not None:
                 self.dma((self._dma_high << 32) | half, memory)
                 self._dma_high = 0
+        return 0
 
     # -- guest side: DMA ---------------------------------------------------------------------
     def dma(self, access_address: int, memory: GuestMemory) -> None:
-        """Run the FWCfgDmaAccess at ``access_address``; its control word gets 0 or the error bit."""
-        access = FW_CFG_DMA_ACCESS.parse(memory.read(access_address, FW_CFG_DMA_ACCESS.sizeof()))
+        """Run the FWCfgDmaAccess at ``access_address``; its control word gets 0 or the error bit.
+
+        Guest-proof like the ports: a descriptor that cannot be read whole only gets the error
+        bit (QEMU: a failed descriptor read), a read past the entry's end zero-fills the rest of
+        the guest buffer in bounded blocks (a 4 GiB length is not a 4 GiB allocation), and a
+        write is checked against the entry before its payload is read."""
+        raw = memory.read(access_address, FW_CFG_DMA_ACCESS.sizeof())
+        if len(raw) != FW_CFG_DMA_ACCESS.sizeof():
+            memory.write(access_address, FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big"))
+            return
+        access = FW_CFG_DMA_ACCESS.parse(raw)
         control = access.control
         if control & FW_CFG_DMA_CTL_SELECT:
             self.select(control >> 16)
         error = False
-        data = self.entry(self._selector) if self._selector is not None else None
+        data = self.entry(self._selector)
         length = access.length
         if control & FW_CFG_DMA_CTL_READ:
             chunk = b"" if data is None else data[self._offset:self._offset + length]
-            memory.write(access.address, chunk + bytes(length - len(chunk)))
+            memory.write(access.address, chunk)
             self._offset += len(chunk)
+            for at in range(len(chunk), length, _DMA_FILL_BLOCK):  # past the end: zeros, as QEMU
+                memory.write(access.address + at, bytes(min(_DMA_FILL_BLOCK, length - at)))
         elif control & FW_CFG_DMA_CTL_SKIP:
             if data is not None:
                 self._offset = min(len(data), self._offset + length)
         elif control & FW_CFG_DMA_CTL_WRITE:
-            error = not self._dma_write(memory.read(access.address, length))
+            error = not self._dma_write(memory, access.address, length)
         result = FW_CFG_DMA_CTL_ERROR if error else 0
         memory.write(access_address, result.to_bytes(4, "big"))
 
-    def _dma_write(self, payload: bytes) -> bool:
-        index = (self._selector or 0) & FW_CFG_ENTRY_MASK
-        pos = index - FW_CFG_FILE_FIRST
+    def _dma_write(self, memory: GuestMemory, address: int, length: int) -> bool:
+        """Write ``length`` guest bytes into the selected file: only a writable file, and only
+        within its size (QEMU: anything else is an error and nothing is written)."""
+        pos = (self._selector & FW_CFG_ENTRY_MASK) - FW_CFG_FILE_FIRST
         if not 0 <= pos < len(self._files) or not self._files[pos].writable:
             return False
         f = self._files[pos]
-        end = self._offset + len(payload)
+        end = self._offset + length
         if end > len(f.data):
+            return False
+        payload = memory.read(address, length)
+        if len(payload) != length:
             return False
         f.data = f.data[:self._offset] + payload + f.data[end:]
         self._offset = end

@@ -62,12 +62,17 @@ class GuestMemory:
                 return r, address - r.base
         return None
 
+    def _unmapped_run(self, address: int, limit: int) -> int:
+        """How many bytes from ``address`` (at most ``limit``) no region maps: one step per gap."""
+        following = [r.base for r in self.regions if r.base > address]
+        return min(limit, min(following) - address) if following else limit
+
     def read(self, address: int, length: int) -> bytes:
         out = bytearray()
         while len(out) < length:
             hit = self._locate(address + len(out))
             if hit is None:
-                out.append(UNMAPPED_BYTE)
+                out += bytes([UNMAPPED_BYTE]) * self._unmapped_run(address + len(out), length - len(out))
                 continue
             r, off = hit
             take = min(length - len(out), len(r.data) - off)
@@ -79,7 +84,7 @@ class GuestMemory:
         while pos < len(data):
             hit = self._locate(address + pos)
             if hit is None:  # writes to unmapped addresses are dropped, as on the bus
-                pos += 1
+                pos += self._unmapped_run(address + pos, len(data) - pos)
                 continue
             r, off = hit
             take = min(len(data) - pos, len(r.data) - off)

@@ -210,7 +210,9 @@ class Platform:
         return self._boot("reboot")
 
     def _machine_reset(self) -> None:
-        """QEMU's TPM part of a machine reset: tpm_ppi_reset (MOR), then the device/backend reset."""
+        """QEMU's machine reset as far as ppikit models it: fw_cfg selects its signature entry,
+        tpm_ppi_reset (MOR), then the TPM device/backend reset."""
+        self.fwcfg.reset()
         if self.config.ppi and self.page.movv & 1:
             cleared = self.memory.clear_for_memory_overwrite()
             self.timeline.add("platform", f"memory overwrite requested (movv bit 0): cleared {cleared} bytes "
