@@ -21,6 +21,14 @@ def test_fwcfg_carries_qemus_records(platform):
     assert len(platform.fwcfg.read_file_via_ports("etc/tpm/log")) == 0x10000
 
 
+def test_page_is_all_zero_before_the_first_boot():
+    # QEMU 7.2 observed (q35, tpm-tis, qtest "read 0xfed45000 0x400" before the first instruction):
+    # 1024 zero bytes; also the one byte fw_cfg hands out before any select is the signature's
+    with Platform(PlatformConfig()) as p:
+        assert p.memory.read(0xFED45000, 0x400) == bytes(0x400)
+        assert p.fwcfg.io_read(0x511, 1) == 0x51
+
+
 def test_first_boot_initialises_the_page_like_ovmf(platform):
     page = platform.page
     assert page.ppin == 1

@@ -37,7 +37,8 @@ class GuestMemory:
 
     @classmethod
     def with_ppi(cls, ppi_address: int, *, ram_base: int = 0x100000, ram_size: int = 0x10000) -> GuestMemory:
-        """RAM at ``ram_base`` and a zeroed PPI page at ``ppi_address`` (QEMU's fresh allocation)."""
+        """RAM at ``ram_base`` and a zeroed PPI page at ``ppi_address`` (QEMU 7.2's fresh allocation reads
+        all zero before the first instruction: observed over qtest)."""
         mem = cls()
         mem.add(Region("ram", ram_base, bytearray(ram_size)))
         mem.add(Region("tpm-ppi", ppi_address, bytearray(TPM_PPI_ADDR_SIZE), clear_on_mor=False))
