@@ -296,8 +296,7 @@ def test_dma_descriptor_in_unmapped_memory():
 
 def test_dma_descriptor_that_memory_cannot_supply_sets_the_error_bit():
     dev, ram = qemu_like(), Ram(0x100)
-    ram.write(0xF8, dma_access((0x20 << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 4, 0))  # cut at 0x100
-    del ram.mem[0x100:]
+    ram.mem[0xF8:] = dma_access((0x20 << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 4, 0)[:8]  # runs off the end
     dev.dma(0xF8, ram)
     assert ram.read(0xF8, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
     assert ram.read(0, 4) == bytes(4)  # nothing transferred

@@ -22,8 +22,8 @@ from ppikit.device.backends.swtpm import SwtpmBackend
 from ppikit.ppi.firmware.base import RecordingPolicy, accept, reject
 from ppikit.ppi.firmware.ovmf import OvmfFirmware
 from ppikit.ppi.page import FIELD_OFFSETS, TPM_PPI_ADDR_BASE, PpiPage
+from ppikit.platform.effects import probe, set_owner_auth
 from ppikit.tpm.client import Tpm2Client, backend_transport
-from ppikit.tpm.tpm2 import TPM_ALG, TPM_RH, TPMA_PERMANENT
 from ppikit.tpm.version import TpmVersion
 
 OBSERVED_FILE = Path(__file__).resolve().parent.parent / "data" / "ovmf-2022.11" / "observed.json"
@@ -86,14 +86,13 @@ def describe_prompt(text: str, accept_key: str, *, model: bool = False) -> dict[
 
 
 # -- the TPM before and after (TPM 2.0 cases) ------------------------------------------------------
-def _ek_digest(tpm: Tpm2Client) -> str:
-    key = tpm.create_primary()
-    tpm.flush_context(key.handle)
-    return hashlib.sha256(key.public_bytes).hexdigest()[:12]
-
-
-def _active_banks(tpm: Tpm2Client) -> int:
-    return sum(BANK_BITS.get(TPM_ALG(b.alg).name, 0) for b in tpm.get_pcr_banks() if b.active)
+def _summary(transmit: Callable[[bytes], bytes]) -> dict[str, Any]:
+    """ppikit's own effect probe, reduced to what is recorded: ownerAuthSet, the active banks as an
+    EFI_TCG2_BOOT_HASH_ALG bitmap (as the prompts show them), and the EK digest (not recorded)."""
+    facts = probe(transmit, TpmVersion.TPM_2_0)
+    return {"owner_auth_set": facts.owner_auth_set,
+            "active_banks": sum(BANK_BITS.get(name.upper(), 0) for name in facts.active_banks),
+            "ek": facts.endorsement_key}
 
 
 def tpm_prepare(backend: SwtpmBackend) -> dict[str, Any]:
@@ -102,11 +101,11 @@ def tpm_prepare(backend: SwtpmBackend) -> dict[str, Any]:
     So that after the boot Clear (ownerAuthSet gone), ChangeEPS (another EK) and PCR_Allocate
     (other active banks) can be seen on the TPM itself. Ends with TPM2_Shutdown(CLEAR)."""
     backend.startup(4096)
-    tpm = Tpm2Client(backend_transport(backend))
+    transmit = backend_transport(backend)
+    tpm = Tpm2Client(transmit)
     tpm.startup()
-    tpm.hierarchy_change_auth(TPM_RH.OWNER, PROBE_OWNER_AUTH)
-    before = {"owner_auth_set": TPMA_PERMANENT.ownerAuthSet in tpm.get_permanent(),
-              "active_banks": _active_banks(tpm), "ek": _ek_digest(tpm)}
+    set_owner_auth(transmit, PROBE_OWNER_AUTH)
+    before = _summary(transmit)
     tpm.shutdown()
     return before
 
@@ -114,10 +113,11 @@ def tpm_prepare(backend: SwtpmBackend) -> dict[str, Any]:
 def tpm_inspect(backend: SwtpmBackend, before: dict[str, Any]) -> dict[str, Any]:
     """After the boot (machine reset + TPM2_Startup(CLEAR), as the next boot would see it)."""
     backend.startup(4096)
-    tpm = Tpm2Client(backend_transport(backend))
-    tpm.startup()
-    return {"owner_auth_set": TPMA_PERMANENT.ownerAuthSet in tpm.get_permanent(),
-            "active_banks": _active_banks(tpm), "ek_changed": _ek_digest(tpm) != before["ek"]}
+    transmit = backend_transport(backend)
+    Tpm2Client(transmit).startup()
+    after = _summary(transmit)
+    return {"owner_auth_set": after["owner_auth_set"], "active_banks": after["active_banks"],
+            "ek_changed": after["ek"] != before["ek"]}
 
 
 # -- the page --------------------------------------------------------------------------------------
