@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ppikit.device.backends.base import Backend
-from ppikit.device.mmio import MmioDevice, byte_lane, check_state, tpm_header_size
+from ppikit.device.mmio import PACK_PIECE, UNPACK_PIECE, MmioDevice, byte_lane, check_state, tpm_header_size
 from ppikit.device.registers import (
     A_CRB_CTRL_START,
     A_CRB_CTRL_STS,
@@ -117,6 +117,9 @@ class CrbDevice(MmioDevice):
     # -- MMIO pieces (the data buffer is RAM: MmioDevice hands it any access whole) ---------------
     def _read_ram(self, offset: int, size: int) -> int:
         start = offset - A_CRB_DATA_BUFFER
+        unpack = UNPACK_PIECE[size]
+        if unpack is not None:
+            return unpack(self._buffer, start)[0]
         return int.from_bytes(self._buffer[start:start + size], "little")
 
     def _read_stored(self, offset: int, size: int) -> int:
@@ -135,7 +138,11 @@ class CrbDevice(MmioDevice):
 
     def _write_ram(self, offset: int, size: int, value: int) -> None:
         start = offset - A_CRB_DATA_BUFFER
-        self._buffer[start:start + size] = value.to_bytes(size, "little")
+        pack = PACK_PIECE[size]
+        if pack is not None:
+            pack(self._buffer, start, value)
+        else:
+            self._buffer[start:start + size] = value.to_bytes(size, "little")
 
     def _write_register(self, offset: int, size: int, value: int) -> None:
         action = self._actions.get(offset)

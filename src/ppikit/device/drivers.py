@@ -13,7 +13,6 @@ the whole command, a malformed response header, CRB tpmSts): :class:`DriverError
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -53,6 +52,7 @@ from ppikit.device.registers import (
     A_CRB_CTRL_RSP_ADDR,
     A_CRB_CTRL_RSP_SIZE,
 )
+from ppikit.device.mmio import rep_struct
 from ppikit.errors import PpikitError, UsageError
 
 TPM_HEADER_SIZE = 10  #: tag (2), size (4), code (4)
@@ -82,11 +82,30 @@ def _response_size(header: bytes) -> int:
     return size
 
 
+class _RepeatedAccess:
+    """``mmio_read_rep`` / ``mmio_write_rep`` for a bus with single accesses only: a loop, so
+    the bus sees exactly the accesses a device's own repeated-access methods stand for."""
+
+    def __init__(self, bus: MmioBus) -> None:
+        self._bus = bus
+
+    def mmio_read_rep(self, addr: int, size: int, count: int) -> bytes:
+        read = self._bus.mmio_read
+        return rep_struct(size, count).pack(*[read(addr, size) for _ in range(count)])
+
+    def mmio_write_rep(self, addr: int, size: int, data: bytes) -> None:
+        write = self._bus.mmio_write
+        for value in rep_struct(size, len(data) // size).unpack(data):
+            write(addr, size, value)
+
+
 class _Driver:
     """Shared deadline polling."""
 
     def __init__(self, bus: MmioBus, *, base: int | None, default_base: int, timeout: float) -> None:
         self.bus = bus
+        #: FIFO transfers: the bus's own repeated accesses (TisDevice, CrbDevice) or a loop
+        self._rep = bus if hasattr(bus, "mmio_read_rep") and hasattr(bus, "mmio_write_rep") else _RepeatedAccess(bus)
         self.base = getattr(bus, "base", default_base) if base is None else base
         self.timeout = timeout
 
@@ -193,19 +212,18 @@ class TisDriver(_Driver):
 
     def _write_command(self, command: bytes, sts: int) -> None:
         """FIFO writes bounded by the burst count: 4 bytes per access where the burst allows."""
-        write, fifo = self.bus.mmio_write, self._fifo
+        write_rep, fifo = self._rep.mmio_write_rep, self._fifo
         index, total = 0, len(command)
-        burst = _burst(sts)
+        burst = (sts >> 8) & 0xFFFF
         while index < total:
             if burst == 0:
                 burst = _burst(self._wait(self._sts, 4, _burst, "a non-zero burst count"))
-            end = index + min(burst, total - index)
+            end = index + burst if burst < total - index else total
             burst -= end - index
-            words = (end - index) >> 2
-            for word in struct.unpack_from(f"<{words}I", command, index):
-                write(fifo, 4, word)
-            for index in range(index + 4 * words, end):
-                write(fifo, 1, command[index])
+            words_end = end - ((end - index) & 3)
+            write_rep(fifo, 4, command[index:words_end])
+            if words_end < end:
+                write_rep(fifo, 1, command[words_end:end])
             index = end
         sts = self.bus.mmio_read(self._sts, 4)
         if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_EXPECT) != TPM_TIS_STS_VALID:
@@ -217,29 +235,28 @@ class TisDriver(_Driver):
 
         The burst count never exceeds what is left of the response, so a whole burst is read
         before the header is known; after that, only up to the header's size."""
-        read, fifo = self.bus.mmio_read, self._fifo
-        data = bytearray()
+        read, read_rep, fifo = self.bus.mmio_read, self._rep.mmio_read_rep, self._fifo
+        data = b""
         needed = 0  # unknown until the header is in
-        burst = _burst(sts)
+        burst = (sts >> 8) & 0xFFFF
         while not needed or len(data) < needed:
             if burst == 0:
                 sts = self._wait(self._sts, 4, _burst, "a non-zero burst count")
                 if not sts & TPM_TIS_STS_DATA_AVAILABLE:
                     raise DriverError(f"TPM response ended after {len(data)} of {needed or TPM_HEADER_SIZE} "
-                                      f"bytes (header {bytes(data[:TPM_HEADER_SIZE]).hex()})")
+                                      f"bytes (header {data[:TPM_HEADER_SIZE].hex()})")
                 burst = _burst(sts)
-            chunk = burst if not needed else min(burst, needed - len(data))
+            chunk = burst if not needed or burst < needed - len(data) else needed - len(data)
             burst -= chunk
-            for _ in range(chunk >> 2):
-                data += read(fifo, 4).to_bytes(4, "little")
-            for _ in range(chunk & 3):
-                data.append(read(fifo, 1))
+            data += read_rep(fifo, 4, chunk >> 2)
+            if chunk & 3:
+                data += read_rep(fifo, 1, chunk & 3)
             if not needed and len(data) >= TPM_HEADER_SIZE:
                 needed = _response_size(data)
         sts = read(self._sts, 4)
         if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE) != TPM_TIS_STS_VALID:
             raise DriverError(f"TPM has data left after the {needed}-byte response (STS 0x{sts:08X})")
-        return bytes(data[:needed])
+        return data[:needed]
 
 
 class CrbDriver(_Driver):

@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ppikit.device.backends.base import FATAL_ERROR_RESPONSE, Backend, BackendError
-from ppikit.errors import LayoutError
+from ppikit.errors import LayoutError, UsageError
 from ppikit.tpm.version import TpmVersion
 
 #: Bit masks for access sizes 0..8 bytes.
@@ -86,10 +86,33 @@ def byte_lane(value: int, offset: int, size: int) -> int:
 
 #: The big-endian 32-bit size field at bytes 2..5 of a TPM command or response header.
 TPM_HEADER_SIZE_FIELD = struct.Struct(">2xI")
-#: One little-endian piece of 1, 2 or 4 bytes (``PIECE[size].pack_into`` / ``unpack_from``): the
-#: register handlers move FIFO bytes between a piece and the shared buffer without building
-#: intermediate ``bytes`` objects (the TIS FIFO is the hot path of every command).
-PIECE = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I")}
+_PIECE_STRUCTS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
+#: ``UNPACK_PIECE[size](buffer, start)[0]`` / ``PACK_PIECE[size](buffer, start, value)``: one
+#: little-endian piece of 1, 2, 4 or 8 bytes (None for other sizes), indexed by size. The TIS FIFO
+#: and the CRB data buffer move bytes between a piece and their buffer with these, without
+#: intermediate ``bytes`` objects or a dict lookup (they are the hot path of every command).
+UNPACK_PIECE = tuple(_PIECE_STRUCTS[n].unpack_from if n in _PIECE_STRUCTS else None for n in range(9))
+PACK_PIECE = tuple(_PIECE_STRUCTS[n].pack_into if n in _PIECE_STRUCTS else None for n in range(9))
+
+
+#: struct format letter of one little-endian access of 1, 2, 4 or 8 bytes (a string instruction's
+#: element sizes).
+_REP_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_REP_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
+
+
+def rep_struct(size: int, count: int) -> struct.Struct:
+    """The struct of ``count`` little-endian ``size``-byte accesses, back to back (cached).
+
+    Raises :class:`UsageError` for a size other than 1, 2, 4, 8 or a negative count: no guest
+    access produces those, so it is a caller's mistake, not guest traffic to absorb."""
+    layout = _REP_STRUCTS.get((size, count))
+    if layout is None:
+        if size not in _REP_FORMATS or type(count) is not int or count < 0:
+            raise UsageError(f"repeated access needs a size of 1, 2, 4 or 8 and a count >= 0, "
+                             f"not size {size!r}, count {count!r}")
+        layout = _REP_STRUCTS[size, count] = struct.Struct(f"<{count}{_REP_FORMATS[size]}")
+    return layout
 
 
 def tpm_header_size(data: bytes | bytearray) -> int:
@@ -191,6 +214,44 @@ class MmioDevice:
             if 0 <= piece < self.size:
                 self._writers[piece >> 2](piece, length, (value >> (8 * (piece - offset))) & SIZE_MASK[length])
 
+    # -- repeated accesses at one address (FIFO transfers) ----------------------------------------
+    def mmio_read_rep(self, addr: int, size: int, count: int) -> bytes:
+        """``count`` guest reads of ``size`` bytes, all at ``addr``, concatenated little-endian.
+
+        This is how a driver drains a FIFO register (Linux ``ioread32_rep``, a firmware read
+        loop): the result and the device state afterwards are exactly those of ``count``
+        :meth:`mmio_read` calls -- the device sees the same accesses, one by one -- but the
+        address is decoded once. ``size`` is 1, 2, 4 or 8; another size or a negative count
+        raises :class:`UsageError`."""
+        layout = rep_struct(size, count)
+        offset = addr - self.base
+        if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
+                and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
+            read = self._readers[offset >> 2]
+            return layout.pack(*[read(offset, size) for _ in range(count)])
+        read = self.mmio_read
+        return layout.pack(*[read(addr, size) for _ in range(count)])
+
+    def mmio_write_rep(self, addr: int, size: int, data: bytes | bytearray) -> None:
+        """Guest writes of ``data`` in ``size``-byte little-endian pieces, all at ``addr`` (a FIFO
+        fill: Linux ``iowrite32_rep``): exactly ``len(data) // size`` :meth:`mmio_write` calls,
+        with the address decoded once. ``len(data)`` must be a multiple of ``size`` (1, 2, 4 or
+        8), else :class:`UsageError`."""
+        count, rest = divmod(len(data), size) if size in _REP_FORMATS else (0, 0)
+        if rest:
+            raise UsageError(f"{len(data)} bytes are not a whole number of {size}-byte accesses")
+        values = rep_struct(size, count).unpack(data)
+        offset = addr - self.base
+        if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
+                and not offset & (size - 1)):
+            write = self._writers[offset >> 2]
+            for value in values:
+                write(offset, size, value)
+            return
+        write = self.mmio_write
+        for value in values:
+            write(addr, size, value)
+
     # -- backend calls ----------------------------------------------------------------------------
     def _backend_call(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
         """Run a backend control call; a failure is recorded and ``default`` returned, as QEMU
@@ -235,9 +296,11 @@ class MmioDevice:
         """Execute a command (QEMU ``tpm_backend_deliver_request``): inline, or on the worker."""
         if not self.asynchronous:
             try:
-                self._finish(bytes(self.backend.transmit(command, locality)), None)
+                response = bytes(self.backend.transmit(command, locality))
             except Exception as exc:  # noqa: BLE001 -- any backend fault is the guest's fatal-error reply
                 self._finish(None, exc)
+            else:
+                self._complete(response, False)
             return
         if self._worker is None:
             self._worker = threading.Thread(target=_execute, name="ppikit-tpm-backend", daemon=True,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ppikit.device.backends.base import Backend
-from ppikit.device.mmio import PIECE, SIZE_MASK, TPM_HEADER_SIZE_FIELD, MmioDevice, byte_lane, check_state
+from ppikit.device.mmio import PACK_PIECE, SIZE_MASK, UNPACK_PIECE, TPM_HEADER_SIZE_FIELD, MmioDevice, byte_lane, check_state
 from ppikit.device.registers import (
     TIS_REGISTERS,
     TPM_ORD_CONTINUE_SELF_TEST,
@@ -265,7 +265,10 @@ class TisDevice(MmioDevice):
             return SIZE_MASK[size]
         sts = self._sts[locty]
         if sts & TPM_TIS_STS_DATA_AVAILABLE:
-            burst = min(_header_size(self._buffer)[0], self._buffer_size) - self._rw
+            burst = _header_size(self._buffer)[0]
+            if burst > self._buffer_size:
+                burst = self._buffer_size
+            burst -= self._rw
         else:
             burst = self._buffer_size - self._rw
             if size == 1 and burst > 0xFF:
@@ -286,7 +289,7 @@ class TisDevice(MmioDevice):
         end = start + size
         if end < length:
             self._rw = end
-            return PIECE[size].unpack_from(buffer, start)[0]
+            return UNPACK_PIECE[size](buffer, start)[0]
         # the last response byte is in this access: at least one byte is read, as in QEMU
         data = buffer[start:length if length > start else start + 1]
         self._rw = start + len(data)
@@ -419,7 +422,7 @@ class TisDevice(MmioDevice):
                     self._rw = self._buffer_size
                 self._sts_set(locty, TPM_TIS_STS_VALID)
                 return
-            PIECE[size].pack_into(self._buffer, start, value)
+            PACK_PIECE[size](self._buffer, start, value)
             self._rw = end
             if end > 5:  # a packet length is there: is all of it?
                 # QEMU keeps the announced size in a uint16_t: a size >= 0x10000 wraps.
@@ -481,9 +484,9 @@ class TisDevice(MmioDevice):
         """tpmGo: hand ``rw_offset`` buffered bytes to the backend (QEMU ``tpm_tis_tpm_send``)."""
         self._state[locty] = TPM_TIS_STATE_EXECUTION
         self._cmd_locty = locty
-        command = bytes(memoryview(self._buffer)[:self._rw])
+        command = self._buffer[:self._rw]
         self._cmd_is_selftest = command[6:10] == _SELFTEST_ORDINAL
-        self._submit(command, locty)
+        self._submit(bytes(command), locty)
 
     def _complete(self, response: bytes, failed: bool) -> None:
         """QEMU ``tpm_tis_request_completed`` (the backend's return code is ignored, as there)."""
@@ -493,12 +496,14 @@ class TisDevice(MmioDevice):
         else:
             self._buffer[:self._buffer_size] = response[:self._buffer_size]
         locty = self._cmd_locty
+        sts = self._sts
         if self._cmd_is_selftest and not failed and int.from_bytes(response[6:10], "big") == 0:
             for l in _LOCALITIES:
-                self._sts[l] |= TPM_TIS_STS_SELFTEST_DONE
-        self._sts_set(locty, TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE)
+                sts[l] |= TPM_TIS_STS_SELFTEST_DONE
+        sts[locty] = (sts[locty] & _STS_KEPT) | TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE  # _sts_set
         self._state[locty] = TPM_TIS_STATE_COMPLETION
         self._rw = 0
-        if _valid(self._next):
+        if self._next < TPM_TIS_NUM_LOCALITIES:  # _valid
             self._abort()
-        self._raise_irq(locty, TPM_TIS_INT_DATA_AVAILABLE | TPM_TIS_INT_STS_VALID)
+        if self._inte[locty] & TPM_TIS_INT_ENABLED:  # _raise_irq's first test, inlined
+            self._raise_irq(locty, TPM_TIS_INT_DATA_AVAILABLE | TPM_TIS_INT_STS_VALID)

@@ -1,0 +1,139 @@
+"""Repeated accesses at one address (``mmio_read_rep`` / ``mmio_write_rep``): a FIFO drained or
+filled in one call must be indistinguishable from the same accesses made one by one -- same
+values read, same device state after -- for any traffic, on TIS and CRB alike."""
+
+from __future__ import annotations
+
+import pytest
+from device_model_support import TPM2_ERROR_REPLY, TPM2_STARTUP_CLEAR, QtestEmulator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ppikit.device.crb import CrbDevice
+from ppikit.device.drivers import TisDriver
+from ppikit.device.tis import TisDevice
+from ppikit.errors import UsageError
+
+BASE = 0xFED40000
+FIFO, STS, ACCESS = BASE + 0x24, BASE + 0x18, BASE + 0x00
+# STS values read with a 4-byte access (burst count in bits 8..23, TPM 2.0 family bit 26):
+STS_EXPECT_12_LEFT = 0x040FF888  # valid | expect, burst 4096 - 8 = 0xFF8: 8 of 12 bytes written
+STS_COMMAND_COMPLETE = 0x040FF480  # valid, expect clear, burst 0xFF4: the 12-byte command is all in
+STS_RESPONSE_DONE = 0x040FF680  # valid, no data left; burst is 4096 - rw_offset (10) again, as in QEMU
+
+_TIS_HOT = [0x00, 0x18, 0x19, 0x24, 0x25, 0x80, 0x84, 0xF00]
+_CRB_HOT = [0x08, 0x0C, 0x40, 0x44, 0x4C, 0x80, 0x84, 0x88]
+
+
+#: A whole command sent the way a driver sends it, as one op: (TIS) requestUse, commandReady, the
+#: command as FIFO data, tpmGo; (CRB) request access, cmdReady, the command into the buffer, Start.
+#: With it the random traffic reaches responses to drain, not only registers.
+_SEND = {
+    0x5000: [("w", ACCESS, 1, 0x02), ("w", STS, 1, 0x40), ("wr", FIFO, 4, TPM2_STARTUP_CLEAR), ("w", STS, 1, 0x20)],
+    0x1000: [("w", BASE + 0x08, 4, 1), ("w", BASE + 0x40, 4, 1), ("w", BASE + 0x80, 8, int.from_bytes(TPM2_STARTUP_CLEAR[:8], "little")),
+             ("w", BASE + 0x88, 4, int.from_bytes(TPM2_STARTUP_CLEAR[8:], "little")), ("w", BASE + 0x4C, 4, 1)],
+}
+
+
+def _addresses(hot: list[int], window: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.builds(lambda locty, reg: BASE + (locty << 12) + reg, st.sampled_from([0, 0, 0, 1, 4]),
+                               st.sampled_from(hot)),
+                     st.integers(BASE - 8, BASE + window + 8))
+
+
+def _ops(hot: list[int], window: int) -> st.SearchStrategy[list]:
+    """Single reads/writes and repeated ones (with their data), mixed with whole commands sent,
+    so that responses come back and get drained."""
+    addresses = _addresses(hot, window)
+    send = st.just(("send", 0, 0, _SEND[window]))
+    single = st.tuples(st.sampled_from(["r", "w"]), addresses, st.sampled_from([1, 2, 4, 8]),
+                       st.sampled_from([0x02, 0x20, 0x40, 0x20, 0x01, 0x80000000, 0xFFFFFFFF]))
+    read_rep = st.tuples(st.just("rr"), addresses, st.sampled_from([1, 2, 4, 8]), st.integers(0, 8))
+    write_rep = st.builds(lambda addr, size, data: ("wr", addr, size, data[:len(data) // size * size]),
+                          addresses, st.sampled_from([1, 2, 4, 8]),
+                          st.one_of(st.just(TPM2_STARTUP_CLEAR), st.binary(max_size=24)))
+    return st.lists(st.one_of(single, read_rep, write_rep, send), max_size=40)
+
+
+def _apply(device, ops: list, *, one_by_one: bool) -> list:
+    """Run ``ops``; repeated ones as the device's rep calls, or expanded into single accesses."""
+    seen = []
+    for kind, addr, size, arg in ops:
+        if kind == "send":
+            seen += _apply(device, arg, one_by_one=one_by_one)
+        elif kind == "r":
+            seen.append(device.mmio_read(addr, size))
+        elif kind == "w":
+            device.mmio_write(addr, size, arg)
+        elif kind == "rr" and one_by_one:
+            seen.append(b"".join(device.mmio_read(addr, size).to_bytes(size, "little") for _ in range(arg)))
+        elif kind == "rr":
+            seen.append(device.mmio_read_rep(addr, size, arg))
+        elif one_by_one:
+            for index in range(0, len(arg), size):
+                device.mmio_write(addr, size, int.from_bytes(arg[index:index + size], "little"))
+        else:
+            device.mmio_write_rep(addr, size, arg)
+    return seen
+
+
+@pytest.mark.parametrize("device_class, hot, window", [(TisDevice, _TIS_HOT, 0x5000), (CrbDevice, _CRB_HOT, 0x1000)])
+@settings(max_examples=200)
+@given(data=st.data())
+def test_repeated_accesses_equal_the_same_accesses_one_by_one(device_class, hot: list[int], window: int,
+                                                               data: st.DataObject) -> None:
+    ops = data.draw(_ops(hot, window))
+    repeated, single = device_class(QtestEmulator()), device_class(QtestEmulator())
+    assert _apply(repeated, ops, one_by_one=False) == _apply(single, ops, one_by_one=True)
+    assert repeated.get_state() == single.get_state()
+    assert repeated.backend.commands == single.backend.commands
+
+
+def test_tis_fifo_filled_and_drained_by_repeated_accesses() -> None:
+    device = TisDevice(QtestEmulator())
+    device.mmio_write(ACCESS, 1, 0x02)  # requestUse: locality 0 becomes active
+    device.mmio_write(STS, 1, 0x40)  # commandReady
+    device.mmio_write_rep(FIFO, 4, TPM2_STARTUP_CLEAR[:8])
+    assert device.mmio_read(STS, 4) == STS_EXPECT_12_LEFT
+    device.mmio_write_rep(FIFO, 1, TPM2_STARTUP_CLEAR[8:])
+    assert device.mmio_read(STS, 4) == STS_COMMAND_COMPLETE
+    device.mmio_write(STS, 1, 0x20)  # tpmGo
+    assert device.backend.commands == [(TPM2_STARTUP_CLEAR, 0)]
+    # 10-byte reply 8001 0000000a 00000101: two 4-byte reads, then two bytes; then 0xFF (no data)
+    assert device.mmio_read_rep(FIFO, 4, 2) == bytes.fromhex("8001 0000 000a 0000".replace(" ", ""))
+    assert device.mmio_read_rep(FIFO, 1, 3) == bytes.fromhex("01 01 ff")
+    assert device.mmio_read(STS, 4) == STS_RESPONSE_DONE
+
+
+def test_driver_uses_the_device_repeated_accesses_and_gets_the_reply() -> None:
+    device = TisDevice(QtestEmulator())
+    calls = []
+    original = device.mmio_read_rep
+    device.mmio_read_rep = lambda addr, size, count: calls.append((addr, size, count)) or original(addr, size, count)
+    assert TisDriver(device).transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
+    assert calls == [(FIFO, 4, 2), (FIFO, 1, 2)]  # burst 10: two words, then the last two bytes
+
+
+def test_asynchronous_device_repeated_accesses_go_one_by_one() -> None:
+    device = TisDevice(QtestEmulator(), asynchronous=True)
+    device.mmio_write(ACCESS, 1, 0x02)
+    device.mmio_write(STS, 1, 0x40)
+    device.mmio_write_rep(FIFO, 4, TPM2_STARTUP_CLEAR)
+    device.mmio_write(STS, 1, 0x20)
+    assert device.finish_pending(5)
+    assert device.mmio_read_rep(FIFO, 1, 10) == TPM2_ERROR_REPLY
+    device.close()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: d.mmio_read_rep(FIFO, 3, 1), "size of 1, 2, 4 or 8 and a count >= 0, not size 3, count 1"),
+    (lambda d: d.mmio_read_rep(FIFO, 4, -1), "not size 4, count -1"),
+    (lambda d: d.mmio_write_rep(FIFO, 4, b"\x01\x02\x03\x04\x05"), "5 bytes are not a whole number of 4-byte accesses"),
+    (lambda d: d.mmio_write_rep(FIFO, 0, b""), "not size 0, count 0"),
+])
+def test_impossible_repeated_accesses_are_usage_errors(call, message: str) -> None:
+    device = TisDevice(QtestEmulator())
+    state = device.get_state()
+    with pytest.raises(UsageError, match=message):
+        call(device)
+    assert device.get_state() == state
