@@ -26,6 +26,7 @@ from ppikit.fwcfg.device import (
 
 TPM_CONFIG = bytes.fromhex("0050d4fe0201")
 RAM_BASE = 0x100000  #: GuestMemory.with_ppi's RAM
+RAM_END = RAM_BASE + 0x10000
 
 
 class Ram:
@@ -38,7 +39,12 @@ class Ram:
         return bytes(self.mem[address:address + length])
 
     def write(self, address, data):
-        self.mem[address:address + len(data)] = data
+        end = min(len(self.mem), address + len(data))
+        if address < end:
+            self.mem[address:end] = data[:end - address]
+
+    def mapped(self, address, length):
+        return 0 <= address and address + length <= len(self.mem)
 
 
 def qemu_like():
@@ -275,23 +281,121 @@ def test_dma_read_of_4_gib_zero_fills_the_whole_range_without_a_4_gib_buffer():
     # length 0xFFFFFFFF from a 6-byte file: the file, then zeros over everything mapped in the next
     # 4 GiB -- the rest of RAM and the PPI page at 0xFED45000 too, as QEMU's dma_memory_set would
     dev, memory = qemu_like(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
-    ram_end = RAM_BASE + 0x10000
     memory.write(RAM_BASE, dma_access((0x20 << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ,
-                                      0xFFFFFFFF, ram_end - 0x20))
-    memory.write(ram_end - 0x20, b"\xAA" * 0x20)
+                                      0xFFFFFFFF, RAM_END - 0x20))
+    memory.write(RAM_END - 0x20, b"\xAA" * 0x20)
     memory.write(TPM_PPI_ADDR_BASE, b"\x55" * 4)
     dev.dma(RAM_BASE, memory)
-    assert memory.read(ram_end - 0x20, 0x20) == TPM_CONFIG + bytes(0x1A)
+    assert memory.read(RAM_END - 0x20, 0x20) == TPM_CONFIG + bytes(0x1A)
     assert memory.read(TPM_PPI_ADDR_BASE, 4) == bytes(4)
     assert read(dev, 1) == b"\0"  # the entry's offset is at its end
+    # the zeros also crossed unassigned addresses: QEMU's dma_memory_set reports that as an error
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
 
 
-def test_dma_descriptor_in_unmapped_memory():
-    # reads as all ones: select 0xFFFF (no entry), READ 0xFFFFFFFF bytes to an unmapped address
+# DMA against memory that is not all there, as QEMU 7.2.22 does it (observed over qtest on q35 with
+# 128 MiB of RAM and -device vmgenid for a writable file; 0x40000000 is unassigned there and reads 0).
+UNMAPPED = 0x40000000
+
+
+def dma_through_ports(dev, memory, access_address):
+    dev.io_write(FW_CFG_IO_DMA_ADDR_HIGH, 4, 0, memory)
+    dev.io_write(FW_CFG_IO_DMA_ADDR_LOW, 4, int.from_bytes(access_address.to_bytes(4, "big"), "little"), memory)
+
+
+def signature_selected():
     dev, memory = qemu_like(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
-    dev.dma(0x1000, memory)
-    dev.io_write(FW_CFG_IO_CTL, 2, 0x20)
-    assert read(dev, 6) == TPM_CONFIG
+    dev.io_write(FW_CFG_IO_CTL, 2, FW_CFG_SIGNATURE)
+    return dev, memory
+
+
+def test_dma_descriptor_in_unmapped_memory_selects_and_moves_nothing():
+    # QEMU: inb 0x511 -> 0x51 'Q'; DMA at 0x40000000; inb 0x511 -> 0x45 'E' (selection and offset kept)
+    dev, memory = signature_selected()
+    assert read(dev, 1) == b"Q"
+    dma_through_ports(dev, memory, UNMAPPED)
+    assert read(dev, 1) == b"E"
+
+
+def test_dma_descriptor_partly_in_memory_gets_only_the_error_bit():
+    # QEMU: a descriptor at RAM end - 8 (control and length backed, address not) -> control 0x1,
+    # nothing read (the signature's offset stays 0)
+    dev, memory = signature_selected()
+    memory.write(RAM_END - 8, dma_access(FW_CFG_DMA_CTL_READ, 2, 0)[:8])
+    dev.dma(RAM_END - 8, memory)
+    assert memory.read(RAM_END - 8, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert read(dev, 1) == b"Q"
+
+
+def test_dma_read_into_unmapped_memory_is_an_error_but_consumes_the_bytes():
+    # QEMU: READ 2 of the signature to 0x40000000 -> control 0x1; inb 0x511 -> 0x4d 'M' (offset 2)
+    dev, memory = signature_selected()
+    memory.write(RAM_BASE, dma_access(FW_CFG_DMA_CTL_READ, 2, UNMAPPED))
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert read(dev, 1) == b"M"
+
+
+def test_dma_read_partly_into_unmapped_memory_writes_what_is_backed_and_stops():
+    # QEMU: READ 8 of the 4-byte signature to RAM end - 2 -> control 0x1, "QE" in the last two RAM
+    # bytes, and no zero fill after the error (the signature is consumed: the next byte reads 0)
+    dev, memory = signature_selected()
+    memory.write(RAM_BASE, dma_access(FW_CFG_DMA_CTL_READ, 8, RAM_END - 2))
+    memory.write(RAM_END - 4, b"\xAA" * 4)
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert memory.read(RAM_END - 4, 4) == b"\xAA\xAAQE"
+    assert read(dev, 1) == b"\0"
+
+
+def writable_file_selected(content=bytes.fromhex("0102030405060708")):
+    dev, memory = FwCfgDevice(), GuestMemory.with_ppi(TPM_PPI_ADDR_BASE)
+    dev.add_file("etc/vmgenid_addr", content, writable=True)
+    return dev, memory, dev.find("etc/vmgenid_addr").select
+
+
+def test_dma_write_and_skip_together_write():
+    # QEMU: control WRITE | SKIP of 4 bytes wrote them (READ, then WRITE, then SKIP are tested)
+    dev, memory, select = writable_file_selected()
+    memory.write(RAM_BASE + 0x40, bytes.fromhex("aabbccdd"))
+    memory.write(RAM_BASE, dma_access((select << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_WRITE
+                                      | FW_CFG_DMA_CTL_SKIP, 4, RAM_BASE + 0x40))
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == bytes(4)
+    assert dev.find("etc/vmgenid_addr").data == bytes.fromhex("aabbccdd05060708")
+
+
+def test_dma_write_longer_than_the_file_is_refused_but_moves_the_offset_to_its_end():
+    # QEMU: WRITE 12 bytes into the 8-byte etc/vmgenid_addr -> control 0x1, file unchanged, and the
+    # next data byte comes from past the end (0)
+    dev, memory, select = writable_file_selected()
+    memory.write(RAM_BASE, dma_access((select << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_WRITE,
+                                      12, RAM_BASE + 0x40))
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert dev.find("etc/vmgenid_addr").data == bytes.fromhex("0102030405060708")
+    assert read(dev, 1) == b"\0"
+
+
+def test_dma_write_to_a_read_only_entry_moves_its_offset():
+    # QEMU: WRITE 2 bytes to the signature -> control 0x1; inb 0x511 -> 0x4d 'M' (offset 2)
+    dev, memory = signature_selected()
+    memory.write(RAM_BASE, dma_access(FW_CFG_DMA_CTL_WRITE, 2, RAM_BASE + 0x40))
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert read(dev, 1) == b"M"
+
+
+def test_dma_write_from_partly_unmapped_memory_stores_zeros_for_the_rest():
+    # QEMU: WRITE 8 bytes from RAM end - 4 (11 22 33 44, then unassigned) -> control 0x1 and the file
+    # holds 1122334400000000
+    dev, memory, select = writable_file_selected()
+    memory.write(RAM_END - 4, bytes.fromhex("11223344"))
+    memory.write(RAM_BASE, dma_access((select << 16) | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_WRITE,
+                                      8, RAM_END - 4))
+    dev.dma(RAM_BASE, memory)
+    assert memory.read(RAM_BASE, 4) == FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big")
+    assert dev.find("etc/vmgenid_addr").data == bytes.fromhex("1122334400000000")
 
 
 def test_dma_descriptor_that_memory_cannot_supply_sets_the_error_bit():

@@ -46,6 +46,9 @@ FW_CFG_DMA_CTL_READ = 0x02
 FW_CFG_DMA_CTL_SKIP = 0x04
 FW_CFG_DMA_CTL_SELECT = 0x08
 FW_CFG_DMA_CTL_WRITE = 0x10
+#: The transfer kinds in the order QEMU tests the control bits: READ, then WRITE, then SKIP
+#: (observed on QEMU 7.2: WRITE | SKIP writes).
+_DMA_MODES = (FW_CFG_DMA_CTL_READ, FW_CFG_DMA_CTL_WRITE, FW_CFG_DMA_CTL_SKIP)
 
 #: struct FWCfgFile: one directory entry (all big-endian).
 FW_CFG_FILE = cs.Struct(
@@ -61,11 +64,15 @@ FW_CFG_DMA_ACCESS = cs.Struct("control" / cs.Int32ub, "length" / cs.Int32ub, "ad
 
 
 class GuestMemory(Protocol):
-    """What DMA needs from guest memory."""
+    """What DMA needs from guest memory: reads (unbacked bytes read 0), writes (unbacked bytes
+    are dropped), and whether a span is backed at all -- QEMU's DMA reports a transfer that
+    touched unbacked addresses with the error bit, after moving what it could."""
 
     def read(self, address: int, length: int) -> bytes: ...
 
     def write(self, address: int, data: bytes) -> None: ...
+
+    def mapped(self, address: int, length: int) -> bool: ...
 
 
 #: An I/O region's handler: ``(offset, size, value or None for a read, guest memory) -> value read``.
@@ -238,51 +245,62 @@ class FwCfgDevice:
     def dma(self, access_address: int, memory: GuestMemory) -> None:
         """Run the FWCfgDmaAccess at ``access_address``; its control word gets 0 or the error bit.
 
-        Guest-proof like the ports: a descriptor that cannot be read whole only gets the error
-        bit (QEMU: a failed descriptor read), a read past the entry's end zero-fills the rest of
-        the guest buffer in bounded blocks (a 4 GiB length is not a 4 GiB allocation), and a
-        write is checked against the entry before its payload is read."""
-        raw = memory.read(access_address, FW_CFG_DMA_ACCESS.sizeof())
-        if len(raw) != FW_CFG_DMA_ACCESS.sizeof():
+        QEMU 7.2's ``fw_cfg_dma_transfer``, as observed over qtest: a descriptor that is not
+        wholly in backed memory only gets the error bit (nothing selected, nothing moved); READ
+        beats WRITE beats SKIP when several are set; the transfer runs while length is left and
+        no error is set -- the entry's bytes first, then (past its end) zeros for a read, an
+        error for a write. A transfer that touches unbacked guest memory moves what it can and
+        sets the error bit; a refused write (read-only entry, or longer than what is left of
+        the entry) still advances the entry's offset, as QEMU does. Bounded: zeros go out in
+        64 KiB blocks (a 4 GiB length is not a 4 GiB allocation), and a write is checked
+        against the entry before its payload is read."""
+        size = FW_CFG_DMA_ACCESS.sizeof()
+        raw = memory.read(access_address, size)
+        if len(raw) != size or not memory.mapped(access_address, size):
             memory.write(access_address, FW_CFG_DMA_CTL_ERROR.to_bytes(4, "big"))
             return
         access = FW_CFG_DMA_ACCESS.parse(raw)
         control = access.control
         if control & FW_CFG_DMA_CTL_SELECT:
             self.select(control >> 16)
-        error = False
+        mode = next((bit for bit in _DMA_MODES if control & bit), 0)
+        length = access.length if mode else 0
+        address, error = access.address, False
         data = self.entry(self._selector)
-        length = access.length
-        if control & FW_CFG_DMA_CTL_READ:
-            chunk = b"" if data is None else data[self._offset:self._offset + length]
-            memory.write(access.address, chunk)
-            self._offset += len(chunk)
-            for at in range(len(chunk), length, _DMA_FILL_BLOCK):  # past the end: zeros, as QEMU
-                memory.write(access.address + at, bytes(min(_DMA_FILL_BLOCK, length - at)))
-        elif control & FW_CFG_DMA_CTL_SKIP:
-            if data is not None:
-                self._offset = min(len(data), self._offset + length)
-        elif control & FW_CFG_DMA_CTL_WRITE:
-            error = not self._dma_write(memory, access.address, length)
-        result = FW_CFG_DMA_CTL_ERROR if error else 0
-        memory.write(access_address, result.to_bytes(4, "big"))
+        while length > 0 and not error:
+            if data is None or self._offset >= len(data):  # past the entry: zeros, or a refused write
+                count = length
+                if mode == FW_CFG_DMA_CTL_READ:
+                    for at in range(0, count, _DMA_FILL_BLOCK):
+                        memory.write(address + at, bytes(min(_DMA_FILL_BLOCK, count - at)))
+                    error = not memory.mapped(address, count)
+                elif mode == FW_CFG_DMA_CTL_WRITE:
+                    error = True
+            else:
+                count = min(length, len(data) - self._offset)
+                if mode == FW_CFG_DMA_CTL_READ:
+                    memory.write(address, data[self._offset:self._offset + count])
+                    error = not memory.mapped(address, count)
+                elif mode == FW_CFG_DMA_CTL_WRITE:
+                    error = not self._dma_write(memory, address, count, whole=count == length)
+                self._offset += count
+            address += count
+            length -= count
+        memory.write(access_address, (FW_CFG_DMA_CTL_ERROR if error else 0).to_bytes(4, "big"))
 
-    def _dma_write(self, memory: GuestMemory, address: int, length: int) -> bool:
-        """Write ``length`` guest bytes into the selected file: only a writable file, and only
-        within its size (QEMU: anything else is an error and nothing is written)."""
+    def _dma_write(self, memory: GuestMemory, address: int, count: int, *, whole: bool) -> bool:
+        """Store ``count`` guest bytes at the selected file's offset. Refused (False, nothing read
+        or written) unless the file is writable and the whole request fits (``whole``); guest
+        bytes that no memory backs are stored as 0 and make it an error too, as in QEMU."""
         pos = (self._selector & FW_CFG_ENTRY_MASK) - FW_CFG_FILE_FIRST
-        if not 0 <= pos < len(self._files) or not self._files[pos].writable:
+        if not whole or not 0 <= pos < len(self._files) or not self._files[pos].writable:
             return False
         f = self._files[pos]
-        end = self._offset + length
-        if end > len(f.data):
+        payload = memory.read(address, count)
+        if len(payload) != count:
             return False
-        payload = memory.read(address, length)
-        if len(payload) != length:
-            return False
-        f.data = f.data[:self._offset] + payload + f.data[end:]
-        self._offset = end
-        return True
+        f.data = f.data[:self._offset] + payload + f.data[self._offset + count:]
+        return memory.mapped(address, count)
 
     # -- firmware convenience (what QemuFwCfgFindFile does, over the legacy protocol) --------
     def read_file_via_ports(self, name: str) -> bytes | None:
