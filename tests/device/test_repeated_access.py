@@ -48,10 +48,13 @@ def _ops(hot: list[int], window: int) -> st.SearchStrategy[list]:
     send = st.just(("send", 0, 0, _SEND[window]))
     single = st.tuples(st.sampled_from(["r", "w"]), addresses, st.sampled_from([1, 2, 4, 8]),
                        st.sampled_from([0x02, 0x20, 0x40, 0x20, 0x01, 0x80000000, 0xFFFFFFFF]))
-    read_rep = st.tuples(st.just("rr"), addresses, st.sampled_from([1, 2, 4, 8]), st.integers(0, 8))
+    read_rep = st.tuples(st.just("rr"), addresses, st.sampled_from([1, 2, 4, 8]), st.integers(0, 12))
+    # commands whose announced size is short, exact, long, or wraps QEMU's 16-bit copy of it
+    command = st.builds(lambda size, body: b"\x80\x01" + size.to_bytes(4, "big") + body,
+                        st.one_of(st.integers(0, 40), st.integers(0x10000, 0x10028)), st.binary(max_size=40))
     write_rep = st.builds(lambda addr, size, data: ("wr", addr, size, data[:len(data) // size * size]),
                           addresses, st.sampled_from([1, 2, 4, 8]),
-                          st.one_of(st.just(TPM2_STARTUP_CLEAR), st.binary(max_size=24)))
+                          st.one_of(st.just(TPM2_STARTUP_CLEAR), command, st.binary(max_size=24)))
     return st.lists(st.one_of(single, read_rep, write_rep, send), max_size=40)
 
 
@@ -78,12 +81,13 @@ def _apply(device, ops: list, *, one_by_one: bool) -> list:
 
 
 @pytest.mark.parametrize("device_class, hot, window", [(TisDevice, _TIS_HOT, 0x5000), (CrbDevice, _CRB_HOT, 0x1000)])
-@settings(max_examples=200)
-@given(data=st.data())
+@settings(max_examples=300)
+@given(data=st.data(), buffer_size=st.sampled_from([4096, 4096, 16, 7]))  # small buffers overflow
 def test_repeated_accesses_equal_the_same_accesses_one_by_one(device_class, hot: list[int], window: int,
-                                                               data: st.DataObject) -> None:
+                                                               data: st.DataObject, buffer_size: int) -> None:
     ops = data.draw(_ops(hot, window))
-    repeated, single = device_class(QtestEmulator()), device_class(QtestEmulator())
+    repeated = device_class(QtestEmulator(buffer_size=buffer_size))
+    single = device_class(QtestEmulator(buffer_size=buffer_size))
     assert _apply(repeated, ops, one_by_one=False) == _apply(single, ops, one_by_one=True)
     assert repeated.get_state() == single.get_state()
     assert repeated.backend.commands == single.backend.commands
@@ -137,3 +141,38 @@ def test_impossible_repeated_accesses_are_usage_errors(call, message: str) -> No
     with pytest.raises(UsageError, match=message):
         call(device)
     assert device.get_state() == state
+
+
+def _write_rep_and_singles(rw: int, sts: int, buffer: bytes, size: int, data: bytes, buffer_size: int = 4096) -> None:
+    """Load a receiving locality 0 (``rw``, ``sts``, ``buffer``) into two devices, write ``data``
+    as one repeated access on one and piece by piece on the other, and compare their states."""
+    devices = TisDevice(QtestEmulator(buffer_size=buffer_size)), TisDevice(QtestEmulator(buffer_size=buffer_size))
+    for device in devices:
+        state = device.get_state()
+        state.update(active_locality=0, rw_offset=rw, buffer=buffer.hex())
+        state["state"][0], state["sts"][0] = 4, sts  # 4: TPM_TIS_STATE_RECEPTION
+        device.set_state(state)
+    devices[0].mmio_write_rep(FIFO, size, data)
+    for index in range(0, len(data), size):
+        devices[1].mmio_write(FIFO, size, int.from_bytes(data[index:index + size], "little"))
+    assert devices[0].get_state() == devices[1].get_state()
+
+
+@pytest.mark.parametrize("rw", [0, 2, 4, 5, 6, 9])
+@pytest.mark.parametrize("sts", [0x040000C8, 0x04000008, 0x04000088, 0x04000090])  # odd bits next to Expect/Valid
+@pytest.mark.parametrize("size, data", [(1, bytes.fromhex("8001")), (2, bytes.fromhex("80010000000c0000")),
+                                        (4, TPM2_STARTUP_CLEAR)])
+def test_fifo_writes_from_loaded_states_equal_the_same_writes_one_by_one(rw: int, sts: int, size: int, data: bytes) -> None:
+    # states only a snapshot can hold (a receiving locality whose STS has more than Expect | Valid)
+    _write_rep_and_singles(rw, sts, TPM2_STARTUP_CLEAR[:rw], size, data)
+
+
+def test_fifo_write_reads_the_size_field_only_once_its_last_byte_is_in():
+    # rw 5: byte 5 of the buffer still holds 0xFF from before; the write brings 0x0C (size 12), so
+    # the 12th byte completes the command and the three after it are dropped
+    _write_rep_and_singles(5, 0x04000088, bytes.fromhex("8001000000ff"), 1, bytes.fromhex("0c000001440000ffeeaa"))
+
+
+def test_fifo_write_one_byte_past_a_small_buffer_overflows():
+    # a 7-byte backend buffer and a command announcing 9 bytes: the 8th byte overflows
+    _write_rep_and_singles(0, 0x04000088, b"", 1, bytes.fromhex("800100000009000001"), buffer_size=7)

@@ -179,6 +179,11 @@ class MmioDevice:
     # common aligned 1/2/4-byte access with a single handler call.
     _readers: list[Callable[[int, int], int]]
     _writers: list[Callable[[int, int, int], None]]
+    #: Handlers that have a whole-transfer version for repeated accesses (the TIS FIFO): handler
+    #: -> ``bulk(offset, size, count) -> bytes`` / ``bulk(offset, size, data)``, each with exactly
+    #: the effect of the handler called once per piece.
+    _bulk_readers: Mapping[Callable[[int, int], int], Callable[[int, int, int], bytes]] = {}
+    _bulk_writers: Mapping[Callable[[int, int, int], None], Callable[[int, int, bytes], None]] = {}
 
     def mmio_read(self, addr: int, size: int) -> int:
         """A guest read of ``size`` bytes at guest-physical ``addr``, little-endian; never raises."""
@@ -228,6 +233,9 @@ class MmioDevice:
         if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
             read = self._readers[offset >> 2]
+            bulk = self._bulk_readers.get(read)
+            if bulk is not None:
+                return bulk(offset, size, count)
             return layout.pack(*[read(offset, size) for _ in range(count)])
         read = self.mmio_read
         return layout.pack(*[read(addr, size) for _ in range(count)])
@@ -245,6 +253,10 @@ class MmioDevice:
         if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):
             write = self._writers[offset >> 2]
+            bulk = self._bulk_writers.get(write)
+            if bulk is not None:
+                bulk(offset, size, data)
+                return
             for value in values:
                 write(offset, size, value)
             return

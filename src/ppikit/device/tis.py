@@ -122,6 +122,8 @@ class TisDevice(MmioDevice):
         # QEMU after a failed backend start-up (had_startup_error): reads 0, writes dropped
         self._dead = ([self._read_zero] * len(self._live[0]), [self._write_ignore] * len(self._live[1]))
         self._readers, self._writers = self._live
+        self._bulk_readers = {self._read_fifo: self._read_fifo_rep}
+        self._bulk_writers = {self._write_fifo: self._write_fifo_rep}
         self._buffer = bytearray(TPM_TIS_BUFFER_MAX)
         self._version = TpmVersion.UNSPEC
         self._buffer_size = TPM_TIS_BUFFER_MAX
@@ -297,6 +299,30 @@ class TisDevice(MmioDevice):
         self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
         return int.from_bytes(data, "little") | (SIZE_MASK[size] & ~SIZE_MASK[len(data)])
 
+    def _read_fifo_rep(self, offset: int, size: int, count: int) -> bytes:
+        """``count`` FIFO reads in one go. While a response is readable, every piece that ends
+        before its last byte only returns buffer bytes and advances ``rw_offset``: those are
+        copied at once. The rest (the last byte's piece, anything after) go through
+        :meth:`_read_fifo` one by one."""
+        locty = offset >> 12
+        done = b""
+        if (self._active == locty and self._state[locty] == TPM_TIS_STATE_COMPLETION
+                and self._sts[locty] & TPM_TIS_STS_DATA_AVAILABLE):
+            start, length = self._rw, _header_size(self._buffer)[0]
+            if length > self._buffer_size:
+                length = self._buffer_size
+            plain = (length - 1 - start) // size
+            if plain > 0:
+                if plain > count:
+                    plain = count
+                self._rw = end = start + plain * size
+                done = bytes(memoryview(self._buffer)[start:end])
+                count -= plain
+        read = self._read_fifo
+        if count == 1:  # the piece with the last response byte, typically
+            return done + read(offset, size).to_bytes(size, "little")
+        return done + b"".join([read(offset, size).to_bytes(size, "little") for _ in range(count)])
+
     # -- writes: ``value`` is the piece's value, not yet moved to its byte lane ---------------------
     @staticmethod
     def _write_ignore(offset: int, size: int, value: int) -> None:
@@ -433,6 +459,43 @@ class TisDevice(MmioDevice):
                 self._sts[locty] = (sts & _STS_KEPT) | flags  # _sts_set, inlined: sts is current
                 if not sts & TPM_TIS_STS_VALID:
                     self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
+
+    def _write_fifo_rep(self, offset: int, size: int, data: bytes) -> None:
+        """FIFO writes of ``data`` in ``size``-byte pieces in one go, with the effect of
+        :meth:`_write_fifo` per piece. While a command is being received (Expect set), every
+        piece that neither overflows the buffer nor completes the announced size only stores its
+        bytes and keeps Expect | Valid: those are stored at once. The piece that completes or
+        overflows, and anything after it, go through :meth:`_write_fifo` one by one."""
+        locty = offset >> 12
+        if self._active != locty or not data:
+            return
+        state = self._state[locty]
+        if state == TPM_TIS_STATE_READY:  # the first piece starts the reception, as one write does
+            self._state[locty] = state = TPM_TIS_STATE_RECEPTION
+            self._sts_set(locty, TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID)
+        if state != TPM_TIS_STATE_RECEPTION:
+            return  # IDLE, EXECUTION, COMPLETION: every piece is dropped
+        count, sts, start = len(data) // size, self._sts[locty], self._rw
+        plain = 0  # leading pieces that only store their bytes
+        if sts & (TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID) == TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID:
+            # the size field (bytes 2..5) as each piece past byte 5 sees it: it is stored by then
+            header = self._buffer if start >= 6 else data if start == 0 else bytes(self._buffer[:start]) + data
+            # the last end of a plain piece: not past the buffer, before the announced size (QEMU's
+            # 16-bit copy of it) -- or byte 5, which no packet-length check looks at
+            limit = _header_size(header)[0] & 0xFFFF if len(header) >= 6 else 0
+            limit = 5 if limit <= 6 else limit - 1
+            if limit > self._buffer_size:
+                limit = self._buffer_size
+            plain = (limit - start) // size
+            plain = 0 if plain < 0 else count if plain > count else plain
+        if plain:
+            self._rw = end = start + plain * size
+            self._buffer[start:end] = data[:end - start]
+            if end > 5:
+                self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
+        write, unpack = self._write_fifo, UNPACK_PIECE[size]
+        for index in range(plain * size, count * size, size):
+            write(offset, size, unpack(data, index)[0])
 
     # -- locality switching, abort, execution ----------------------------------------------------
     def _request_use_except(self, locty: int) -> bool:
