@@ -133,7 +133,7 @@ def test_asynchronous_device_repeated_accesses_go_one_by_one() -> None:
     (lambda d: d.mmio_read_rep(FIFO, 3, 1), "size of 1, 2, 4 or 8 and a count >= 0, not size 3, count 1"),
     (lambda d: d.mmio_read_rep(FIFO, 4, -1), "not size 4, count -1"),
     (lambda d: d.mmio_write_rep(FIFO, 4, b"\x01\x02\x03\x04\x05"), "5 bytes are not a whole number of 4-byte accesses"),
-    (lambda d: d.mmio_write_rep(FIFO, 0, b""), "not size 0, count 0"),
+    (lambda d: d.mmio_write_rep(FIFO, 0, b""), "a size of 1, 2, 4 or 8, not size 0"),
 ])
 def test_impossible_repeated_accesses_are_usage_errors(call, message: str) -> None:
     device = TisDevice(QtestEmulator())
@@ -160,8 +160,9 @@ def _write_rep_and_singles(rw: int, sts: int, buffer: bytes, size: int, data: by
 
 @pytest.mark.parametrize("rw", [0, 2, 4, 5, 6, 9])
 @pytest.mark.parametrize("sts", [0x040000C8, 0x04000008, 0x04000088, 0x04000090])  # odd bits next to Expect/Valid
-@pytest.mark.parametrize("size, data", [(1, bytes.fromhex("8001")), (2, bytes.fromhex("80010000000c0000")),
-                                        (4, TPM2_STARTUP_CLEAR)])
+@pytest.mark.parametrize("size, data", [(1, bytes.fromhex("8001")), (1, bytes.fromhex("80010000")),
+                                        (2, bytes.fromhex("80010000000c0000")), (4, TPM2_STARTUP_CLEAR),
+                                        (4, TPM2_STARTUP_CLEAR + bytes(8))])
 def test_fifo_writes_from_loaded_states_equal_the_same_writes_one_by_one(rw: int, sts: int, size: int, data: bytes) -> None:
     # states only a snapshot can hold (a receiving locality whose STS has more than Expect | Valid)
     _write_rep_and_singles(rw, sts, TPM2_STARTUP_CLEAR[:rw], size, data)

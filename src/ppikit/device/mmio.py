@@ -95,6 +95,10 @@ UNPACK_PIECE = tuple(_PIECE_STRUCTS[n].unpack_from if n in _PIECE_STRUCTS else N
 PACK_PIECE = tuple(_PIECE_STRUCTS[n].pack_into if n in _PIECE_STRUCTS else None for n in range(9))
 
 
+#: Repeated accesses of at least this many pieces use a handler's whole-transfer version where
+#: the device has one (the TIS FIFO); shorter ones are quicker as one handler call per piece
+#: (measured: 3-piece writes faster piece by piece, 5-piece reads faster whole).
+BULK_MIN_PIECES = 4
 #: struct format letter of one little-endian access of 1, 2, 4 or 8 bytes (a string instruction's
 #: element sizes).
 _REP_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -233,9 +237,10 @@ class MmioDevice:
         if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
             read = self._readers[offset >> 2]
-            bulk = self._bulk_readers.get(read)
-            if bulk is not None:
-                return bulk(offset, size, count)
+            if count >= BULK_MIN_PIECES:
+                bulk = self._bulk_readers.get(read)
+                if bulk is not None:
+                    return bulk(offset, size, count)
             return layout.pack(*[read(offset, size) for _ in range(count)])
         read = self.mmio_read
         return layout.pack(*[read(addr, size) for _ in range(count)])
@@ -243,26 +248,27 @@ class MmioDevice:
     def mmio_write_rep(self, addr: int, size: int, data: bytes | bytearray) -> None:
         """Guest writes of ``data`` in ``size``-byte little-endian pieces, all at ``addr`` (a FIFO
         fill: Linux ``iowrite32_rep``): exactly ``len(data) // size`` :meth:`mmio_write` calls,
-        with the address decoded once. ``len(data)`` must be a multiple of ``size`` (1, 2, 4 or
-        8), else :class:`UsageError`."""
-        count, rest = divmod(len(data), size) if size in _REP_FORMATS else (0, 0)
-        if rest:
+        with the address decoded once. ``size`` is 1, 2, 4 or 8 and ``len(data)`` a multiple of
+        it, else :class:`UsageError`."""
+        if size not in _REP_FORMATS:
+            raise UsageError(f"repeated access needs a size of 1, 2, 4 or 8, not size {size!r}")
+        if len(data) % size:
             raise UsageError(f"{len(data)} bytes are not a whole number of {size}-byte accesses")
-        values = rep_struct(size, count).unpack(data)
-        offset = addr - self.base
+        unpack, offset = UNPACK_PIECE[size], addr - self.base
         if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):
             write = self._writers[offset >> 2]
-            bulk = self._bulk_writers.get(write)
-            if bulk is not None:
-                bulk(offset, size, data)
-                return
-            for value in values:
-                write(offset, size, value)
+            if len(data) >= BULK_MIN_PIECES * size:
+                bulk = self._bulk_writers.get(write)
+                if bulk is not None:
+                    bulk(offset, size, data)
+                    return
+            for index in range(0, len(data), size):
+                write(offset, size, unpack(data, index)[0])
             return
         write = self.mmio_write
-        for value in values:
-            write(addr, size, value)
+        for index in range(0, len(data), size):
+            write(addr, size, unpack(data, index)[0])
 
     # -- backend calls ----------------------------------------------------------------------------
     def _backend_call(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
