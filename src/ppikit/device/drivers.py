@@ -52,7 +52,7 @@ from ppikit.device.registers import (
     A_CRB_CTRL_RSP_ADDR,
     A_CRB_CTRL_RSP_SIZE,
 )
-from ppikit.device.mmio import rep_struct
+from ppikit.device.mmio import repeat_reads, repeat_writes
 from ppikit.errors import PpikitError, UsageError
 
 TPM_HEADER_SIZE = 10  #: tag (2), size (4), code (4)
@@ -90,13 +90,10 @@ class _RepeatedAccess:
         self._bus = bus
 
     def mmio_read_rep(self, addr: int, size: int, count: int) -> bytes:
-        read = self._bus.mmio_read
-        return rep_struct(size, count).pack(*[read(addr, size) for _ in range(count)])
+        return repeat_reads(self._bus.mmio_read, addr, size, count)
 
     def mmio_write_rep(self, addr: int, size: int, data: bytes) -> None:
-        write = self._bus.mmio_write
-        for value in rep_struct(size, len(data) // size).unpack(data):
-            write(addr, size, value)
+        repeat_writes(self._bus.mmio_write, addr, size, data)
 
 
 class _Driver:
@@ -221,7 +218,8 @@ class TisDriver(_Driver):
             end = index + burst if burst < total - index else total
             burst -= end - index
             words_end = end - ((end - index) & 3)
-            write_rep(fifo, 4, command[index:words_end])
+            if words_end > index:
+                write_rep(fifo, 4, command[index:words_end])
             if words_end < end:
                 write_rep(fifo, 1, command[words_end:end])
             index = end

@@ -99,6 +99,8 @@ PACK_PIECE = tuple(_PIECE_STRUCTS[n].pack_into if n in _PIECE_STRUCTS else None 
 #: the device has one (the TIS FIFO); shorter ones are quicker as one handler call per piece
 #: (measured: 3-piece writes faster piece by piece, 5-piece reads faster whole).
 BULK_MIN_PIECES = 4
+#: Access sizes a register handler takes whole (``max_access_size`` 4 and below, powers of two).
+_FAST_SIZES = frozenset((1, 2, 4))
 #: struct format letter of one little-endian access of 1, 2, 4 or 8 bytes (a string instruction's
 #: element sizes).
 _REP_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -117,6 +119,30 @@ def rep_struct(size: int, count: int) -> struct.Struct:
                              f"not size {size!r}, count {count!r}")
         layout = _REP_STRUCTS[size, count] = struct.Struct(f"<{count}{_REP_FORMATS[size]}")
     return layout
+
+
+def repeat_reads(read: Callable[[int, int], int], addr: int, size: int, count: int) -> bytes:
+    """``count`` calls of ``read(addr, size)``, packed little-endian one after the other.
+    Raises :class:`UsageError` for a size other than 1, 2, 4, 8 or a negative count."""
+    return rep_struct(size, count).pack(*[read(addr, size) for _ in range(count)])
+
+
+def repeat_writes(write: Callable[[int, int, int], None], addr: int, size: int, data: bytes | bytearray) -> None:
+    """``write(addr, size, piece)`` for each little-endian ``size``-byte piece of ``data``.
+    Raises :class:`UsageError` (before any write) for a size other than 1, 2, 4, 8 or a length
+    that is not a whole number of pieces."""
+    check_repeated_writes(size, data)
+    unpack = UNPACK_PIECE[size]
+    for index in range(0, len(data), size):
+        write(addr, size, unpack(data, index)[0])
+
+
+def check_repeated_writes(size: int, data: bytes | bytearray) -> None:
+    """Raise :class:`UsageError` unless ``data`` is a whole number of 1-, 2-, 4- or 8-byte pieces."""
+    if size not in _REP_FORMATS:
+        raise UsageError(f"repeated access needs a size of 1, 2, 4 or 8, not size {size!r}")
+    if len(data) % size:
+        raise UsageError(f"{len(data)} bytes are not a whole number of {size}-byte accesses")
 
 
 def tpm_header_size(data: bytes | bytearray) -> int:
@@ -232,43 +258,34 @@ class MmioDevice:
         :meth:`mmio_read` calls -- the device sees the same accesses, one by one -- but the
         address is decoded once. ``size`` is 1, 2, 4 or 8; another size or a negative count
         raises :class:`UsageError`."""
-        layout = rep_struct(size, count)
         offset = addr - self.base
-        if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
+        if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
             read = self._readers[offset >> 2]
-            if count >= BULK_MIN_PIECES:
+            if type(count) is int and count >= BULK_MIN_PIECES:
                 bulk = self._bulk_readers.get(read)
                 if bulk is not None:
                     return bulk(offset, size, count)
-            return layout.pack(*[read(offset, size) for _ in range(count)])
-        read = self.mmio_read
-        return layout.pack(*[read(addr, size) for _ in range(count)])
+            return repeat_reads(read, offset, size, count)
+        return repeat_reads(self.mmio_read, addr, size, count)
 
     def mmio_write_rep(self, addr: int, size: int, data: bytes | bytearray) -> None:
         """Guest writes of ``data`` in ``size``-byte little-endian pieces, all at ``addr`` (a FIFO
         fill: Linux ``iowrite32_rep``): exactly ``len(data) // size`` :meth:`mmio_write` calls,
         with the address decoded once. ``size`` is 1, 2, 4 or 8 and ``len(data)`` a multiple of
         it, else :class:`UsageError`."""
-        if size not in _REP_FORMATS:
-            raise UsageError(f"repeated access needs a size of 1, 2, 4 or 8, not size {size!r}")
-        if len(data) % size:
-            raise UsageError(f"{len(data)} bytes are not a whole number of {size}-byte accesses")
-        unpack, offset = UNPACK_PIECE[size], addr - self.base
-        if (size <= 4 and not self.asynchronous and not self._inflight and 0 <= offset < self.size
+        offset = addr - self.base
+        if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):
             write = self._writers[offset >> 2]
-            if len(data) >= BULK_MIN_PIECES * size:
+            if len(data) >= BULK_MIN_PIECES * size and not len(data) % size:
                 bulk = self._bulk_writers.get(write)
                 if bulk is not None:
                     bulk(offset, size, data)
                     return
-            for index in range(0, len(data), size):
-                write(offset, size, unpack(data, index)[0])
+            repeat_writes(write, offset, size, data)
             return
-        write = self.mmio_write
-        for index in range(0, len(data), size):
-            write(addr, size, unpack(data, index)[0])
+        repeat_writes(self.mmio_write, addr, size, data)
 
     # -- backend calls ----------------------------------------------------------------------------
     def _backend_call(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
