@@ -1,6 +1,7 @@
-"""Repeated accesses at one address (``mmio_read_rep`` / ``mmio_write_rep``): a FIFO drained or
-filled in one call must be indistinguishable from the same accesses made one by one -- same
-values read, same device state after -- for any traffic, on TIS and CRB alike."""
+"""Transfers in one call -- repeated accesses at one address (``mmio_read_rep`` /
+``mmio_write_rep``, a FIFO drained or filled) and memcpy-style blocks (``mmio_read_block`` /
+``mmio_write_block``, the CRB data buffer) -- must be indistinguishable from the same accesses made
+one by one: same values read, same device state after, for any traffic, on TIS and CRB alike."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppikit.device.crb import CrbDevice
+from ppikit.device.mmio import copy_from, copy_to
 from ppikit.device.drivers import TisDriver
 from ppikit.device.tis import TisDevice
 from ppikit.errors import UsageError
@@ -46,6 +48,11 @@ def _ops(hot: list[int], window: int) -> st.SearchStrategy[list]:
     so that responses come back and get drained."""
     addresses = _addresses(hot, window)
     send = st.just(("send", 0, 0, _SEND[window]))
+    # memcpy-style blocks, often around the CRB data buffer (RAM from 0x80) and its edges
+    block_addresses = st.one_of(addresses, st.integers(BASE + 0x70, BASE + 0x90), st.integers(BASE + 0xFD0, BASE + 0x1008))
+    read_block = st.tuples(st.just("rb"), block_addresses, st.just(0), st.integers(0, 40))
+    write_block = st.tuples(st.just("wb"), block_addresses, st.just(0),
+                            st.one_of(st.just(TPM2_STARTUP_CLEAR), st.binary(max_size=40)))
     single = st.tuples(st.sampled_from(["r", "w"]), addresses, st.sampled_from([1, 2, 4, 8]),
                        st.sampled_from([0x02, 0x20, 0x40, 0x20, 0x01, 0x80000000, 0xFFFFFFFF]))
     read_rep = st.tuples(st.just("rr"), addresses, st.sampled_from([1, 2, 4, 8]), st.integers(0, 12))
@@ -55,7 +62,7 @@ def _ops(hot: list[int], window: int) -> st.SearchStrategy[list]:
     write_rep = st.builds(lambda addr, size, data: ("wr", addr, size, data[:len(data) // size * size]),
                           addresses, st.sampled_from([1, 2, 4, 8]),
                           st.one_of(st.just(TPM2_STARTUP_CLEAR), command, st.binary(max_size=24)))
-    return st.lists(st.one_of(single, read_rep, write_rep, send), max_size=40)
+    return st.lists(st.one_of(single, read_rep, write_rep, send, read_block, write_block), max_size=40)
 
 
 def _apply(device, ops: list, *, one_by_one: bool) -> list:
@@ -72,6 +79,12 @@ def _apply(device, ops: list, *, one_by_one: bool) -> list:
             seen.append(b"".join(device.mmio_read(addr, size).to_bytes(size, "little") for _ in range(arg)))
         elif kind == "rr":
             seen.append(device.mmio_read_rep(addr, size, arg))
+        elif kind == "rb":
+            seen.append(copy_from(device.mmio_read, addr, arg) if one_by_one else device.mmio_read_block(addr, arg))
+        elif kind == "wb" and one_by_one:
+            copy_to(device.mmio_write, addr, arg)
+        elif kind == "wb":
+            device.mmio_write_block(addr, arg)
         elif one_by_one:
             for index in range(0, len(arg), size):
                 device.mmio_write(addr, size, int.from_bytes(arg[index:index + size], "little"))
@@ -118,6 +131,21 @@ def test_driver_uses_the_device_repeated_accesses_and_gets_the_reply() -> None:
     assert calls == [(FIFO, 4, 2), (FIFO, 1, 2)]  # burst 10: two words, then the last two bytes
 
 
+def test_crb_data_buffer_as_one_block_and_across_its_edges() -> None:
+    device = CrbDevice(QtestEmulator())
+    device.mmio_write_block(BASE + 0x80, TPM2_STARTUP_CLEAR)
+    assert device.mmio_read_block(BASE + 0x80, 12) == TPM2_STARTUP_CLEAR
+    assert device.mmio_read(BASE + 0x88, 4) == 0x00004401  # 01 44 00 00, little-endian
+    # from CTRL_RSP_ADDR (0x68: 0xFED40080, 64-bit, read as registers) over the reserved 0x70..0x7F
+    # (0) into the buffer
+    assert device.mmio_read_block(BASE + 0x68, 36) == (bytes.fromhex("8000d4fe00000000") + bytes(16)
+                                                       + TPM2_STARTUP_CLEAR)
+    # the last 8 bytes of the buffer, then 4 bytes past the window (undecoded: 0)
+    device.mmio_write_block(BASE + 0xFF8, bytes(range(1, 13)))
+    assert device.mmio_read_block(BASE + 0xFF8, 12) == bytes(range(1, 9)) + bytes(4)
+    assert bytes.fromhex(device.get_state()["buffer"])[-9:] == bytes(range(0, 9))  # the buffer did not grow
+
+
 def test_asynchronous_device_repeated_accesses_go_one_by_one() -> None:
     device = TisDevice(QtestEmulator(), asynchronous=True)
     device.mmio_write(ACCESS, 1, 0x02)
@@ -134,6 +162,7 @@ def test_asynchronous_device_repeated_accesses_go_one_by_one() -> None:
     (lambda d: d.mmio_read_rep(FIFO, 4, -1), "not size 4, count -1"),
     (lambda d: d.mmio_write_rep(FIFO, 4, b"\x01\x02\x03\x04\x05"), "5 bytes are not a whole number of 4-byte accesses"),
     (lambda d: d.mmio_write_rep(FIFO, 0, b""), "a size of 1, 2, 4 or 8, not size 0"),
+    (lambda d: d.mmio_read_block(BASE + 0x80, -1), "block length must be an int >= 0, not -1"),
 ])
 def test_impossible_repeated_accesses_are_usage_errors(call, message: str) -> None:
     device = TisDevice(QtestEmulator())

@@ -61,7 +61,7 @@ class CrbDevice(MmioDevice):
         super().__init__(backend, base=base, size=TPM_CRB_ADDR_SIZE, asynchronous=asynchronous,
                          poll_wait=poll_wait, ram_offset=A_CRB_DATA_BUFFER)
         self._regs = [0] * TPM_CRB_R_MAX
-        self._buffer = bytearray(CRB_CTRL_CMD_SIZE)
+        self._buffer = self._ram = bytearray(CRB_CTRL_CMD_SIZE)
         self._buffer_size = CRB_CTRL_CMD_SIZE
         registers: list[Callable[[int, int], int]] = [self._read_stored] * TPM_CRB_R_MAX
         registers[_R_LOC_STATE] = self._read_loc_state

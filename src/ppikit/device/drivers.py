@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from ppikit.device.registers import (
@@ -52,7 +53,7 @@ from ppikit.device.registers import (
     A_CRB_CTRL_RSP_ADDR,
     A_CRB_CTRL_RSP_SIZE,
 )
-from ppikit.device.mmio import repeat_reads, repeat_writes
+from ppikit.device.mmio import copy_from, copy_to, repeat_reads, repeat_writes
 from ppikit.errors import PpikitError, UsageError
 
 TPM_HEADER_SIZE = 10  #: tag (2), size (4), code (4)
@@ -82,27 +83,20 @@ def _response_size(header: bytes) -> int:
     return size
 
 
-class _RepeatedAccess:
-    """``mmio_read_rep`` / ``mmio_write_rep`` for a bus with single accesses only: a loop, so
-    the bus sees exactly the accesses a device's own repeated-access methods stand for."""
-
-    def __init__(self, bus: MmioBus) -> None:
-        self._bus = bus
-
-    def mmio_read_rep(self, addr: int, size: int, count: int) -> bytes:
-        return repeat_reads(self._bus.mmio_read, addr, size, count)
-
-    def mmio_write_rep(self, addr: int, size: int, data: bytes) -> None:
-        repeat_writes(self._bus.mmio_write, addr, size, data)
-
-
 class _Driver:
     """Shared deadline polling."""
 
     def __init__(self, bus: MmioBus, *, base: int | None, default_base: int, timeout: float) -> None:
         self.bus = bus
-        #: FIFO transfers: the bus's own repeated accesses (TisDevice, CrbDevice) or a loop
-        self._rep = bus if hasattr(bus, "mmio_read_rep") and hasattr(bus, "mmio_write_rep") else _RepeatedAccess(bus)
+        # FIFO transfers and memcpy: the bus's own (TisDevice, CrbDevice) or, for a bus with single
+        # accesses only, the same accesses one by one
+        self._read_rep: Callable[[int, int, int], bytes] = getattr(
+            bus, "mmio_read_rep", partial(repeat_reads, bus.mmio_read))
+        self._write_rep: Callable[[int, int, bytes], None] = getattr(
+            bus, "mmio_write_rep", partial(repeat_writes, bus.mmio_write))
+        self._read_block: Callable[[int, int], bytes] = getattr(bus, "mmio_read_block", partial(copy_from, bus.mmio_read))
+        self._write_block: Callable[[int, bytes], None] = getattr(
+            bus, "mmio_write_block", partial(copy_to, bus.mmio_write))
         self.base = getattr(bus, "base", default_base) if base is None else base
         self.timeout = timeout
 
@@ -209,7 +203,7 @@ class TisDriver(_Driver):
 
     def _write_command(self, command: bytes, sts: int) -> None:
         """FIFO writes bounded by the burst count: 4 bytes per access where the burst allows."""
-        write_rep, fifo = self._rep.mmio_write_rep, self._fifo
+        write_rep, fifo = self._write_rep, self._fifo
         index, total = 0, len(command)
         burst = (sts >> 8) & 0xFFFF
         while index < total:
@@ -233,7 +227,7 @@ class TisDriver(_Driver):
 
         The burst count never exceeds what is left of the response, so a whole burst is read
         before the header is known; after that, only up to the header's size."""
-        read, read_rep, fifo = self.bus.mmio_read, self._rep.mmio_read_rep, self._fifo
+        read, read_rep, fifo = self.bus.mmio_read, self._read_rep, self._fifo
         data = b""
         needed = 0  # unknown until the header is in
         burst = (sts >> 8) & 0xFFFF
@@ -286,41 +280,17 @@ class CrbDriver(_Driver):
         try:
             bus.mmio_write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_CMD_READY)
             self._wait(base + A_CRB_CTRL_STS, 4, _NOT_IDLE, "CTRL_STS.tpmIdle = 0")
-            _copy_out(bus, cmd_addr, command)
+            self._write_block(cmd_addr, command)
             bus.mmio_write(base + A_CRB_CTRL_START, 4, CRB_START_INVOKE)
             self._wait(base + A_CRB_CTRL_START, 4, _START_DONE, "CTRL_START = 0 (command execution)")
             if bus.mmio_read(base + A_CRB_CTRL_STS, 4) & CRB_CTRL_STS_TPM_STS:
                 raise DriverError("CRB reports a fatal error (CTRL_STS.tpmSts = 1)")
-            header = _copy_in(bus, rsp_addr, TPM_HEADER_SIZE)
+            header = self._read_block(rsp_addr, TPM_HEADER_SIZE)
             size = _response_size(header)
             if size > rsp_size:
                 raise DriverError(f"{size}-byte response exceeds the CRB response buffer ({rsp_size} bytes)")
-            response = header + _copy_in(bus, rsp_addr + TPM_HEADER_SIZE, size - TPM_HEADER_SIZE)
+            response = header + self._read_block(rsp_addr + TPM_HEADER_SIZE, size - TPM_HEADER_SIZE)
             bus.mmio_write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_GO_IDLE)
         finally:
             bus.mmio_write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_RELINQUISH)
         return response
-
-
-def _copy_out(bus: MmioBus, addr: int, data: bytes) -> None:
-    """memcpy into guest memory: 8-byte accesses, then the tail."""
-    write = bus.mmio_write
-    index, total = 0, len(data)
-    while total - index >= 8:
-        write(addr + index, 8, int.from_bytes(data[index:index + 8], "little"))
-        index += 8
-    if index < total:
-        write(addr + index, total - index, int.from_bytes(data[index:], "little"))
-
-
-def _copy_in(bus: MmioBus, addr: int, count: int) -> bytes:
-    """memcpy from guest memory: 8-byte accesses, then the tail."""
-    read = bus.mmio_read
-    parts = []
-    index = 0
-    while count - index >= 8:
-        parts.append(read(addr + index, 8).to_bytes(8, "little"))
-        index += 8
-    if index < count:
-        parts.append(read(addr + index, count - index).to_bytes(count - index, "little"))
-    return b"".join(parts)

@@ -145,6 +145,30 @@ def check_repeated_writes(size: int, data: bytes | bytearray) -> None:
         raise UsageError(f"{len(data)} bytes are not a whole number of {size}-byte accesses")
 
 
+def copy_from(read: Callable[[int, int], int], addr: int, length: int) -> bytes:
+    """``length`` bytes from ``addr`` up as a firmware memcpy reads them through ``read(addr,
+    size)``: 8-byte accesses, then one access for the tail (1..7 bytes)."""
+    parts = []
+    index = 0
+    while length - index >= 8:
+        parts.append(read(addr + index, 8).to_bytes(8, "little"))
+        index += 8
+    if index < length:
+        parts.append(read(addr + index, length - index).to_bytes(length - index, "little"))
+    return b"".join(parts)
+
+
+def copy_to(write: Callable[[int, int, int], None], addr: int, data: bytes | bytearray) -> None:
+    """``data`` to ``addr`` up as a firmware memcpy writes it through ``write(addr, size, value)``:
+    8-byte accesses, then one access for the tail."""
+    index, length = 0, len(data)
+    while length - index >= 8:
+        write(addr + index, 8, int.from_bytes(data[index:index + 8], "little"))
+        index += 8
+    if index < length:
+        write(addr + index, length - index, int.from_bytes(data[index:], "little"))
+
+
 def tpm_header_size(data: bytes | bytearray) -> int:
     """The big-endian 32-bit size field at bytes 2..5 of a TPM command or response header."""
     return TPM_HEADER_SIZE_FIELD.unpack_from(data)[0]
@@ -214,6 +238,9 @@ class MmioDevice:
     #: the effect of the handler called once per piece.
     _bulk_readers: Mapping[Callable[[int, int], int], Callable[[int, int, int], bytes]] = {}
     _bulk_writers: Mapping[Callable[[int, int, int], None], Callable[[int, int, bytes], None]] = {}
+    #: The bytes behind ``[ram_offset, size)`` when that part of the window is plain RAM (CRB's
+    #: data buffer), for block transfers; None when the device has no RAM.
+    _ram: bytearray | None = None
 
     def mmio_read(self, addr: int, size: int) -> int:
         """A guest read of ``size`` bytes at guest-physical ``addr``, little-endian; never raises."""
@@ -286,6 +313,31 @@ class MmioDevice:
             repeat_writes(write, offset, size, data)
             return
         repeat_writes(self.mmio_write, addr, size, data)
+
+    # -- memcpy-style block transfers (the CRB data buffer) ---------------------------------------
+    def mmio_read_block(self, addr: int, length: int) -> bytes:
+        """``length`` bytes from ``addr`` up, read as a firmware memcpy does (8-byte accesses, then
+        the tail): exactly what those :meth:`mmio_read` calls return. A span wholly inside the
+        device's RAM (CRB's data buffer: guest RAM in QEMU, reads have no side effect) is one
+        copy; anything else goes access by access. A negative length raises :class:`UsageError`."""
+        if type(length) is not int or length < 0:
+            raise UsageError(f"block length must be an int >= 0, not {length!r}")
+        offset = addr - self.base
+        if self._ram is not None and not self.asynchronous and self.ram_offset <= offset <= self.size - length:
+            start = offset - self.ram_offset
+            return bytes(memoryview(self._ram)[start:start + length])
+        return copy_from(self.mmio_read, addr, length)
+
+    def mmio_write_block(self, addr: int, data: bytes | bytearray) -> None:
+        """``data`` written to ``addr`` up as a firmware memcpy does (8-byte accesses, then the
+        tail), with exactly the effect of those :meth:`mmio_write` calls; one copy where the span
+        is wholly inside the device's RAM."""
+        offset = addr - self.base
+        if self._ram is not None and not self.asynchronous and self.ram_offset <= offset <= self.size - len(data):
+            start = offset - self.ram_offset
+            self._ram[start:start + len(data)] = data
+            return
+        copy_to(self.mmio_write, addr, data)
 
     # -- backend calls ----------------------------------------------------------------------------
     def _backend_call(self, call: Callable[..., Any], *args: Any, default: Any = None) -> Any:
