@@ -95,10 +95,6 @@ UNPACK_PIECE = tuple(_PIECE_STRUCTS[n].unpack_from if n in _PIECE_STRUCTS else N
 PACK_PIECE = tuple(_PIECE_STRUCTS[n].pack_into if n in _PIECE_STRUCTS else None for n in range(9))
 
 
-#: Repeated accesses of at least this many pieces use a handler's whole-transfer version where
-#: the device has one (the TIS FIFO); shorter ones are quicker as one handler call per piece
-#: (measured: 3-piece writes faster piece by piece, 5-piece reads faster whole).
-BULK_MIN_PIECES = 4
 #: Access sizes a register handler takes whole (``max_access_size`` 4 and below, powers of two).
 _FAST_SIZES = frozenset((1, 2, 4))
 #: struct format letter of one little-endian access of 1, 2, 4 or 8 bytes (a string instruction's
@@ -289,10 +285,9 @@ class MmioDevice:
         if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
             read = self._readers[offset >> 2]
-            if type(count) is int and count >= BULK_MIN_PIECES:
-                bulk = self._bulk_readers.get(read)
-                if bulk is not None:
-                    return bulk(offset, size, count)
+            bulk = self._bulk_readers.get(read)
+            if bulk is not None and type(count) is int and count >= 0:
+                return bulk(offset, size, count)
             return repeat_reads(read, offset, size, count)
         return repeat_reads(self.mmio_read, addr, size, count)
 
@@ -305,11 +300,10 @@ class MmioDevice:
         if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):
             write = self._writers[offset >> 2]
-            if len(data) >= BULK_MIN_PIECES * size and not len(data) % size:
-                bulk = self._bulk_writers.get(write)
-                if bulk is not None:
-                    bulk(offset, size, data)
-                    return
+            bulk = self._bulk_writers.get(write)
+            if bulk is not None and not len(data) % size:
+                bulk(offset, size, data)
+                return
             repeat_writes(write, offset, size, data)
             return
         repeat_writes(self.mmio_write, addr, size, data)

@@ -300,28 +300,30 @@ class TisDevice(MmioDevice):
         return int.from_bytes(data, "little") | (SIZE_MASK[size] & ~SIZE_MASK[len(data)])
 
     def _read_fifo_rep(self, offset: int, size: int, count: int) -> bytes:
-        """``count`` FIFO reads in one go. While a response is readable, every piece that ends
-        before its last byte only returns buffer bytes and advances ``rw_offset``: those are
-        copied at once. The rest (the last byte's piece, anything after) go through
-        :meth:`_read_fifo` one by one."""
+        """``count`` FIFO reads in one go, with the effect of :meth:`_read_fifo` per piece. While a
+        response is readable, the pieces that end before its last byte return buffer bytes and
+        advance ``rw_offset``; the next one returns the rest (at least one byte, 0xFF after),
+        sets STS to Valid alone and raises stsValid; every piece after that, like every piece
+        when no response is readable, reads all-ones."""
         locty = offset >> 12
-        done = b""
-        if (self._active == locty and self._state[locty] == TPM_TIS_STATE_COMPLETION
-                and self._sts[locty] & TPM_TIS_STS_DATA_AVAILABLE):
-            start, length = self._rw, _header_size(self._buffer)[0]
-            if length > self._buffer_size:
-                length = self._buffer_size
-            plain = (length - 1 - start) // size
-            if plain > 0:
-                if plain > count:
-                    plain = count
-                self._rw = end = start + plain * size
-                done = bytes(memoryview(self._buffer)[start:end])
-                count -= plain
-        read = self._read_fifo
-        if count == 1:  # the piece with the last response byte, typically
-            return done + read(offset, size).to_bytes(size, "little")
-        return done + b"".join([read(offset, size).to_bytes(size, "little") for _ in range(count)])
+        if (not count or self._active != locty or self._state[locty] != TPM_TIS_STATE_COMPLETION
+                or not self._sts[locty] & TPM_TIS_STS_DATA_AVAILABLE):
+            return b"\xff" * (size * count)
+        buffer, start, length = self._buffer, self._rw, _header_size(self._buffer)[0]
+        if length > self._buffer_size:
+            length = self._buffer_size
+        plain = (length - 1 - start) // size  # pieces that end before the last byte
+        if plain >= count:
+            self._rw = end = start + count * size
+            return bytes(memoryview(buffer)[start:end])
+        if plain < 0:
+            plain = 0
+        end = start + plain * size  # where the piece with the last byte starts
+        last = buffer[end:length if length > end else end + 1]
+        self._rw = end + len(last)
+        self._sts[locty] = (self._sts[locty] & _STS_KEPT) | TPM_TIS_STS_VALID  # _sts_set
+        self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
+        return bytes(memoryview(buffer)[start:end]) + last + b"\xff" * ((count - plain) * size - len(last))
 
     # -- writes: ``value`` is the piece's value, not yet moved to its byte lane ---------------------
     @staticmethod
@@ -464,8 +466,9 @@ class TisDevice(MmioDevice):
         """FIFO writes of ``data`` in ``size``-byte pieces in one go, with the effect of
         :meth:`_write_fifo` per piece. While a command is being received (Expect set), every
         piece that neither overflows the buffer nor completes the announced size only stores its
-        bytes and keeps Expect | Valid: those are stored at once. The piece that completes or
-        overflows, and anything after it, go through :meth:`_write_fifo` one by one."""
+        bytes and keeps Expect | Valid; the piece that completes it is stored and leaves Valid
+        alone, and every piece after that is dropped. A piece that overflows the buffer, and
+        anything in an unusual state, goes through :meth:`_write_fifo` one by one."""
         locty = offset >> 12
         if self._active != locty or not data:
             return
@@ -488,11 +491,19 @@ class TisDevice(MmioDevice):
                 limit = self._buffer_size
             plain = (limit - start) // size
             plain = 0 if plain < 0 else count if plain > count else plain
-        if plain:
-            self._rw = end = start + plain * size
-            self._buffer[start:end] = data[:end - start]
-            if end > 5:
-                self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
+            end = start + plain * size
+            if plain:
+                self._rw = end
+                self._buffer[start:end] = data[:end - start]
+                if end > 5:
+                    self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
+            if plain < count and end + size <= self._buffer_size:
+                # the next piece completes the announced size (it is not plain and does not
+                # overflow): stored, Expect clears, and every piece after it is dropped
+                self._buffer[end:end + size] = data[end - start:end - start + size]
+                self._rw = end + size
+                self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_VALID
+                return
         write, unpack = self._write_fifo, UNPACK_PIECE[size]
         for index in range(plain * size, count * size, size):
             write(offset, size, unpack(data, index)[0])
