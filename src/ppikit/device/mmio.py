@@ -127,13 +127,13 @@ def repeat_writes(write: Callable[[int, int, int], None], addr: int, size: int, 
     """``write(addr, size, piece)`` for each little-endian ``size``-byte piece of ``data``.
     Raises :class:`UsageError` (before any write) for a size other than 1, 2, 4, 8 or a length
     that is not a whole number of pieces."""
-    check_repeated_writes(size, data)
+    _check_repeated_writes(size, data)
     unpack = UNPACK_PIECE[size]
     for index in range(0, len(data), size):
         write(addr, size, unpack(data, index)[0])
 
 
-def check_repeated_writes(size: int, data: bytes | bytearray) -> None:
+def _check_repeated_writes(size: int, data: bytes | bytearray) -> None:
     """Raise :class:`UsageError` unless ``data`` is a whole number of 1-, 2-, 4- or 8-byte pieces."""
     if size not in _REP_FORMATS:
         raise UsageError(f"repeated access needs a size of 1, 2, 4 or 8, not size {size!r}")
