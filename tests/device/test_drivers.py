@@ -55,6 +55,24 @@ def test_tis_fifo_traffic_uses_4_byte_accesses() -> None:
     assert backend.commands == [(command, 0)]
 
 
+def test_tis_command_makes_ovmfs_accesses_in_ovmfs_order() -> None:
+    # Tpm2TisTpmCommand (OVMF 2022.11): commandReady and wait for it; the command through the FIFO
+    # (burst counts read from STS); wait for Expect to clear; tpmGo; wait for dataAvail; the
+    # response through the FIFO; commandReady -- and no STS read between the last byte and it.
+    # (STS is read 4 bytes wide: status and burst count in one access.)
+    bus = SpyBus(TisDevice(QtestEmulator()))
+    driver = TisDriver(bus)
+    driver.transmit(TPM2_STARTUP_CLEAR)  # the first command also requests the locality
+    bus.log.clear()
+    assert driver.transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
+    assert bus.log == [("w", 0x18, 1), ("r", 0x18, 4),  # commandReady, wait (+ burst count)
+                       ("w", 0x24, 4), ("w", 0x24, 4), ("w", 0x24, 4),  # 12 command bytes
+                       ("r", 0x18, 4),  # Expect clear?
+                       ("w", 0x18, 1), ("r", 0x18, 4),  # tpmGo, wait for dataAvail (+ burst count)
+                       ("r", 0x24, 4), ("r", 0x24, 4), ("r", 0x24, 1), ("r", 0x24, 1),  # 10-byte reply
+                       ("w", 0x18, 1)]  # commandReady
+
+
 def test_tis_writes_never_exceed_the_burst_count() -> None:
     backend = QtestEmulator()
     bus = SpyBus(TisDevice(backend), burst_cap=5)

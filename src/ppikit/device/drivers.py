@@ -226,8 +226,9 @@ class TisDriver(_Driver):
         """Read the response in burst-bounded FIFO reads, 4 bytes each where the burst allows.
 
         The burst count never exceeds what is left of the response, so a whole burst is read
-        before the header is known; after that, only up to the header's size."""
-        read, read_rep, fifo = self.bus.mmio_read, self._read_rep, self._fifo
+        before the header is known; after that, only up to the header's size. Like OVMF's
+        ``Tpm2TisTpmCommand``, STS is not read again after the last byte: commandReady follows."""
+        read_rep, fifo = self._read_rep, self._fifo
         data = b""
         needed = 0  # unknown until the header is in
         burst = (sts >> 8) & 0xFFFF
@@ -245,9 +246,6 @@ class TisDriver(_Driver):
                 data += read_rep(fifo, 1, chunk & 3)
             if not needed and len(data) >= TPM_HEADER_SIZE:
                 needed = _response_size(data)
-        sts = read(self._sts, 4)
-        if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE) != TPM_TIS_STS_VALID:
-            raise DriverError(f"TPM has data left after the {needed}-byte response (STS 0x{sts:08X})")
         return data[:needed]
 
 
