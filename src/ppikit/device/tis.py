@@ -418,10 +418,12 @@ class TisDevice(MmioDevice):
             else:  # COMPLETION: shortcut to READY
                 self._rw = 0
                 self._state[locty] = TPM_TIS_STATE_READY
-                if not self._sts[locty] & TPM_TIS_STS_COMMAND_READY:
-                    self._sts_set(locty, TPM_TIS_STS_COMMAND_READY)
-                    self._raise_irq(locty, TPM_TIS_INT_COMMAND_READY)
-                self._sts[locty] &= ~TPM_TIS_STS_DATA_AVAILABLE
+                sts = self._sts[locty]
+                if not sts & TPM_TIS_STS_COMMAND_READY:
+                    sts = (sts & _STS_KEPT) | TPM_TIS_STS_COMMAND_READY  # _sts_set
+                    if self._inte[locty] & TPM_TIS_INT_ENABLED:  # _raise_irq's first test
+                        self._raise_irq(locty, TPM_TIS_INT_COMMAND_READY)
+                self._sts[locty] = sts & ~TPM_TIS_STS_DATA_AVAILABLE
         elif val == TPM_TIS_STS_TPM_GO:
             if state == TPM_TIS_STATE_RECEPTION and not self._sts[locty] & TPM_TIS_STS_EXPECT:
                 self._send(locty)
