@@ -131,7 +131,7 @@ def test_driver_uses_the_device_repeated_accesses_and_gets_the_reply() -> None:
     assert calls == [(FIFO, 4, 2), (FIFO, 1, 2)]  # burst 10: two words, then the last two bytes
 
 
-@pytest.mark.parametrize("reply_size, rw", [(0, 0), (3, 2), (10, 0), (10, 9), (10, 12)])
+@pytest.mark.parametrize("reply_size, rw", [(0, 0), (3, 2), (10, 0), (10, 9), (10, 12), (10, 4095), (10, 4096)])
 @pytest.mark.parametrize("size, count", [(1, 0), (1, 1), (4, 1), (4, 3), (2, 5)])
 @pytest.mark.parametrize("int_enable", [0x00000008, 0x8000008F])  # interrupts off; all on (stsValid too)
 def test_fifo_reads_from_loaded_states_equal_the_same_reads_one_by_one(reply_size: int, rw: int, size: int,
@@ -214,6 +214,20 @@ def _write_rep_and_singles(rw: int, sts: int, buffer: bytes, size: int, data: by
 def test_fifo_writes_from_loaded_states_equal_the_same_writes_one_by_one(rw: int, sts: int, size: int, data: bytes) -> None:
     # states only a snapshot can hold (a receiving locality whose STS has more than Expect | Valid)
     _write_rep_and_singles(rw, sts, TPM2_STARTUP_CLEAR[:rw], size, data)
+
+
+@pytest.mark.parametrize("size, data", [(4, TPM2_STARTUP_CLEAR[:4]), (1, TPM2_STARTUP_CLEAR[:5]), (2, TPM2_STARTUP_CLEAR[:6]),
+                                        (4, TPM2_STARTUP_CLEAR), (4, TPM2_STARTUP_CLEAR + bytes(4))])
+def test_fifo_write_that_starts_a_command_equals_the_same_writes_one_by_one(size: int, data: bytes) -> None:
+    # from READY (commandReady set): the first piece starts the reception and clears commandReady
+    devices = TisDevice(QtestEmulator()), TisDevice(QtestEmulator())
+    for device in devices:
+        device.mmio_write(ACCESS, 1, 0x02)
+        device.mmio_write(STS, 1, 0x40)
+    devices[0].mmio_write_rep(FIFO, size, data)
+    for index in range(0, len(data), size):
+        devices[1].mmio_write(FIFO, size, int.from_bytes(data[index:index + size], "little"))
+    assert devices[0].get_state() == devices[1].get_state()
 
 
 def test_fifo_write_reads_the_size_field_only_once_its_last_byte_is_in():

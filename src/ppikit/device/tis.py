@@ -319,11 +319,13 @@ class TisDevice(MmioDevice):
         if plain < 0:
             plain = 0
         end = start + plain * size  # where the piece with the last byte starts
-        last = buffer[end:length if length > end else end + 1]
-        self._rw = end + len(last)
+        # that piece reads up to the last byte, and at least one byte while the buffer has one
+        self._rw = rw = length if length > end else end + 1 if end < TPM_TIS_BUFFER_MAX else end
         self._sts[locty] = (self._sts[locty] & _STS_KEPT) | TPM_TIS_STS_VALID  # _sts_set
-        self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
-        return bytes(memoryview(buffer)[start:end]) + last + b"\xff" * ((count - plain) * size - len(last))
+        if self._inte[locty] & TPM_TIS_INT_ENABLED:  # _raise_irq's first test
+            self._raise_irq(locty, TPM_TIS_INT_STS_VALID)
+        padding = start + count * size - rw  # 0xFF after the last byte, and for every later piece
+        return bytes(buffer[start:rw]) + b"\xff" * padding if padding else bytes(buffer[start:rw])
 
     # -- writes: ``value`` is the piece's value, not yet moved to its byte lane ---------------------
     @staticmethod
@@ -477,7 +479,7 @@ class TisDevice(MmioDevice):
         state = self._state[locty]
         if state == TPM_TIS_STATE_READY:  # the first piece starts the reception, as one write does
             self._state[locty] = state = TPM_TIS_STATE_RECEPTION
-            self._sts_set(locty, TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID)
+            self._sts[locty] = (self._sts[locty] & _STS_KEPT) | TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID  # _sts_set
         if state != TPM_TIS_STATE_RECEPTION:
             return  # IDLE, EXECUTION, COMPLETION: every piece is dropped
         count, sts, start = len(data) // size, self._sts[locty], self._rw
@@ -494,18 +496,18 @@ class TisDevice(MmioDevice):
             plain = (limit - start) // size
             plain = 0 if plain < 0 else count if plain > count else plain
             end = start + plain * size
+            if plain < count and end + size <= self._buffer_size:
+                # the next piece completes the announced size (it is not plain and does not
+                # overflow): stored with the plain ones, Expect clears, every later piece is dropped
+                self._rw = end = end + size
+                self._buffer[start:end] = data if end - start == len(data) else data[:end - start]
+                self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_VALID
+                return
             if plain:
                 self._rw = end
                 self._buffer[start:end] = data[:end - start]
                 if end > 5:
                     self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
-            if plain < count and end + size <= self._buffer_size:
-                # the next piece completes the announced size (it is not plain and does not
-                # overflow): stored, Expect clears, and every piece after it is dropped
-                self._buffer[end:end + size] = data[end - start:end - start + size]
-                self._rw = end + size
-                self._sts[locty] = (sts & _STS_KEPT) | TPM_TIS_STS_VALID
-                return
         write, unpack = self._write_fifo, UNPACK_PIECE[size]
         for index in range(plain * size, count * size, size):
             write(offset, size, unpack(data, index)[0])
