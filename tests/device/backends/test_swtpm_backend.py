@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,9 @@ from ppikit.errors import UsageError
 from ppikit.tpm.client import Tpm2Client, backend_transport
 from ppikit.tpm.tpm2 import TPM_ALG, TPM_RH, TPMA_PERMANENT
 from ppikit.tpm.version import TpmVersion
+
+if TYPE_CHECKING:  # the fixtures' type, defined in this folder's conftest
+    from conftest import WireTrace
 
 H = bytes.fromhex
 TPM2_STARTUP_CLEAR = H("80010000000c000001440000")
