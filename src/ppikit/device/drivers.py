@@ -53,7 +53,7 @@ from ppikit.device.registers import (
     A_CRB_CTRL_RSP_ADDR,
     A_CRB_CTRL_RSP_SIZE,
 )
-from ppikit.device.mmio import copy_from, copy_to, repeat_reads, repeat_writes
+from ppikit.device.mmio import copy_from, copy_to, repeat_reads, repeat_writes, tpm_header_size
 from ppikit.errors import PpikitError, UsageError
 
 TPM_HEADER_SIZE = 10  #: tag (2), size (4), code (4)
@@ -77,7 +77,7 @@ class MmioBus(Protocol):
 
 
 def _response_size(header: bytes) -> int:
-    size = int.from_bytes(header[2:6], "big")
+    size = tpm_header_size(header)
     if not TPM_HEADER_SIZE <= size <= _MAX_RESPONSE:
         raise DriverError(f"malformed TPM response header {header[:TPM_HEADER_SIZE].hex()} (size {size})")
     return size
@@ -88,6 +88,7 @@ class _Driver:
 
     def __init__(self, bus: MmioBus, *, base: int | None, default_base: int, timeout: float) -> None:
         self.bus = bus
+        self._bus_read, self._bus_write = bus.mmio_read, bus.mmio_write  # bound once: every access uses them
         # FIFO transfers and memcpy: the bus's own (TisDevice, CrbDevice) or, for a bus with single
         # accesses only, the same accesses one by one
         self._read_rep: Callable[[int, int, int], bytes] = getattr(
@@ -175,7 +176,7 @@ class TisDriver(_Driver):
 
     def transmit(self, command: bytes) -> bytes:
         """Send ``command`` and return the complete response."""
-        write, read, sts_addr = self.bus.mmio_write, self.bus.mmio_read, self._sts
+        write, read, sts_addr = self._bus_write, self._bus_read, self._sts
         write(sts_addr, 1, TPM_TIS_STS_COMMAND_READY)
         sts = read(sts_addr, 4)
         if sts == 0xFFFFFFFF:  # STS reads all-ones unless our locality is active
@@ -212,12 +213,14 @@ class TisDriver(_Driver):
             end = index + burst if burst < total - index else total
             burst -= end - index
             words_end = end - ((end - index) & 3)
-            if words_end > index:
+            if words_end == total and index == 0:  # the whole command in one burst of words
+                write_rep(fifo, 4, command)
+            elif words_end > index:
                 write_rep(fifo, 4, command[index:words_end])
             if words_end < end:
                 write_rep(fifo, 1, command[words_end:end])
             index = end
-        sts = self.bus.mmio_read(self._sts, 4)
+        sts = self._bus_read(self._sts, 4)
         if sts & (TPM_TIS_STS_VALID | TPM_TIS_STS_EXPECT) != TPM_TIS_STS_VALID:
             raise DriverError(f"TPM still expects data after the whole {total}-byte command "
                               f"(STS 0x{sts:08X})")
@@ -246,7 +249,7 @@ class TisDriver(_Driver):
                 data += read_rep(fifo, 1, chunk & 3)
             if not needed and len(data) >= TPM_HEADER_SIZE:
                 needed = _response_size(data)
-        return data[:needed]
+        return data if len(data) == needed else data[:needed]
 
 
 class CrbDriver(_Driver):

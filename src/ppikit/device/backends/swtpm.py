@@ -634,7 +634,8 @@ class SwtpmBackend:
 
         CMD_SET_LOCALITY goes first only if ``locality`` differs from the last one sent.
         """
-        self._check_usable()
+        if self._failure is not None or self._ctrl is None or self._data is None:  # _check_usable raises
+            self._check_usable()
         if locality != self._last_locality:
             self.cmd_set_locality(locality)
         return self._transact(command)
@@ -660,6 +661,8 @@ class SwtpmBackend:
                 response += _recv_exact(sock, size - len(response), time.monotonic() + self.timeout)
         except (OSError, EOFError) as exc:
             raise self._fail(f"swtpm data channel: {exc}", exc) from None
+        if len(response) == size:  # well framed (the rule, and its error messages: check_response_frame)
+            return response
         try:
             return check_response_frame(response)
         except BackendError as exc:
