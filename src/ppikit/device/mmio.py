@@ -170,6 +170,18 @@ def tpm_header_size(data: bytes | bytearray) -> int:
     return TPM_HEADER_SIZE_FIELD.unpack_from(data)[0]
 
 
+class _WorkerLink:
+    """The queues to and from the backend worker thread, and the thread once started (one
+    attribute on the device: see :class:`MmioDevice` on why it keeps few)."""
+
+    __slots__ = ("requests", "results", "thread")
+
+    def __init__(self) -> None:
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+
 def _execute(backend: Backend, requests: queue.SimpleQueue, results: queue.SimpleQueue) -> None:
     """Worker thread body: run one command at a time until ``None`` arrives.
 
@@ -212,10 +224,12 @@ class MmioDevice:
         #: Why the last reset could not start the backend (QEMU's ``had_startup_error``), or None.
         self.startup_error: BaseException | None = None
         self._inflight = False
-        self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
-        weakref.finalize(self, self._requests.put, None)
+        self._worker = _WorkerLink()
+        weakref.finalize(self, self._worker.requests.put, None)
+        #: Handlers that have a whole-transfer version for repeated accesses (the TIS FIFO):
+        #: handler -> ``bulk(offset, size, count) -> bytes`` for a reader, ``bulk(offset, size,
+        #: data)`` for a writer, each with exactly the effect of the handler once per piece.
+        self._bulk: Mapping[Callable[..., Any], Callable[..., Any]] = {}
 
     # -- window -----------------------------------------------------------------------------------
     def contains(self, addr: int) -> bool:
@@ -229,11 +243,6 @@ class MmioDevice:
     # common aligned 1/2/4-byte access with a single handler call.
     _readers: list[Callable[[int, int], int]]
     _writers: list[Callable[[int, int, int], None]]
-    #: Handlers that have a whole-transfer version for repeated accesses (the TIS FIFO): handler
-    #: -> ``bulk(offset, size, count) -> bytes`` / ``bulk(offset, size, data)``, each with exactly
-    #: the effect of the handler called once per piece.
-    _bulk_readers: Mapping[Callable[[int, int], int], Callable[[int, int, int], bytes]] = {}
-    _bulk_writers: Mapping[Callable[[int, int, int], None], Callable[[int, int, bytes], None]] = {}
     #: The bytes behind ``[ram_offset, size)`` when that part of the window is plain RAM (CRB's
     #: data buffer), for block transfers; None when the device has no RAM.
     _ram: bytearray | None = None
@@ -285,7 +294,7 @@ class MmioDevice:
         if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
             read = self._readers[offset >> 2]
-            bulk = self._bulk_readers.get(read)
+            bulk = self._bulk.get(read)
             if bulk is not None and type(count) is int and count >= 0:
                 return bulk(offset, size, count)
             return repeat_reads(read, offset, size, count)
@@ -300,7 +309,7 @@ class MmioDevice:
         if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):
             write = self._writers[offset >> 2]
-            bulk = self._bulk_writers.get(write)
+            bulk = self._bulk.get(write)
             if bulk is not None and not len(data) % size:
                 bulk(offset, size, data)
                 return
@@ -383,21 +392,22 @@ class MmioDevice:
             else:
                 self._complete(response, False)
             return
-        if self._worker is None:
-            self._worker = threading.Thread(target=_execute, name="ppikit-tpm-backend", daemon=True,
-                                            args=(self.backend, self._requests, self._results))
-            self._worker.start()
+        worker = self._worker
+        if worker.thread is None:
+            worker.thread = threading.Thread(target=_execute, name="ppikit-tpm-backend", daemon=True,
+                                             args=(self.backend, worker.requests, worker.results))
+            worker.thread.start()
         self._inflight = True
-        self._requests.put((command, locality))
+        worker.requests.put((command, locality))
 
     def _collect(self, timeout: float | None) -> bool:
         """Apply the worker's completion if the command has finished (waiting up to ``timeout``
         seconds; ``None`` = until it finishes). Returns whether it was applied."""
         try:
             if timeout == 0:
-                response, error = self._results.get_nowait()
+                response, error = self._worker.results.get_nowait()
             else:
-                response, error = self._results.get(timeout=timeout)
+                response, error = self._worker.results.get(timeout=timeout)
         except queue.Empty:
             return False
         self._inflight = False
@@ -422,8 +432,8 @@ class MmioDevice:
     def close(self) -> None:
         """Stop the worker thread (after the command in flight). The backend is not closed."""
         self.finish_pending()
-        self._requests.put(None)
-        self._worker = None
+        self._worker.requests.put(None)
+        self._worker.thread = None
 
 
 def check_state(state: Mapping[str, Any], interface: str, fields: Mapping[str, tuple[type, int]]) -> None:

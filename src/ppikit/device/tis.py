@@ -117,13 +117,13 @@ class TisDevice(MmioDevice):
                 window_writers[index] = writer
         # the same 4 KiB map in every locality window, except that QEMU drops every write to
         # locality 4 (trace tpm_tis_mmio_write_locty4)
-        self._live = (window_readers * TPM_TIS_NUM_LOCALITIES,
-                      window_writers * (TPM_TIS_NUM_LOCALITIES - 1) + [self._write_ignore] * 1024)
-        # QEMU after a failed backend start-up (had_startup_error): reads 0, writes dropped
-        self._dead = ([self._read_zero] * len(self._live[0]), [self._write_ignore] * len(self._live[1]))
-        self._readers, self._writers = self._live
-        self._bulk_readers = {self._read_fifo: self._read_fifo_rep}
-        self._bulk_writers = {self._write_fifo: self._write_fifo_rep}
+        live = (window_readers * TPM_TIS_NUM_LOCALITIES,
+                window_writers * (TPM_TIS_NUM_LOCALITIES - 1) + [self._write_ignore] * 1024)
+        # "live", and "dead": QEMU after a failed backend start-up (had_startup_error) reads 0 and
+        # drops writes
+        self._tables = {"live": live, "dead": ([self._read_zero] * len(live[0]), [self._write_ignore] * len(live[1]))}
+        self._readers, self._writers = live
+        self._bulk = {self._read_fifo: self._read_fifo_rep, self._write_fifo: self._write_fifo_rep}
         self._buffer = bytearray(TPM_TIS_BUFFER_MAX)
         self._version = TpmVersion.UNSPEC
         self._buffer_size = TPM_TIS_BUFFER_MAX
@@ -136,7 +136,6 @@ class TisDevice(MmioDevice):
         self._active = self._next = self._aborting = TPM_TIS_NO_LOCALITY
         self._rw = 0
         self._cmd_locty = 0
-        self._cmd_is_selftest = False
         #: Level of the (polling-mode, unrouted) TIS interrupt line.
         self.irq_level = False
         self.reset()
@@ -149,9 +148,9 @@ class TisDevice(MmioDevice):
         Raises :class:`BackendError` if the backend cannot start; the device then reads 0 at every
         offset and ignores writes until a successful reset (QEMU: ``had_startup_error``).
         """
-        self._readers, self._writers = self._dead
+        self._readers, self._writers = self._tables["dead"]
         self._reset_with_backend(TPM_TIS_BUFFER_MAX, self._reset_registers)
-        self._readers, self._writers = self._live
+        self._readers, self._writers = self._tables["live"]
 
     def _reset_registers(self, version: TpmVersion, buffer_size: int) -> None:
         self._version = version
@@ -211,7 +210,7 @@ class TisDevice(MmioDevice):
                               field="state")
         self.finish_pending()
         self.startup_error = None
-        self._readers, self._writers = self._live
+        self._readers, self._writers = self._tables["live"]
         self._version = TpmVersion(state["version"])
         self._buffer_size = state["buffer_size"]
         self._active, self._next = state["active_locality"], state["next_locality"]
@@ -562,12 +561,14 @@ class TisDevice(MmioDevice):
         """tpmGo: hand ``rw_offset`` buffered bytes to the backend (QEMU ``tpm_tis_tpm_send``)."""
         self._state[locty] = TPM_TIS_STATE_EXECUTION
         self._cmd_locty = locty
-        command = self._buffer[:self._rw]
-        self._cmd_is_selftest = command[6:10] == _SELFTEST_ORDINAL
-        self._submit(bytes(command), locty)
+        self._submit(bytes(self._buffer[:self._rw]), locty)
 
     def _complete(self, response: bytes, failed: bool) -> None:
-        """QEMU ``tpm_tis_request_completed`` (the backend's return code is ignored, as there)."""
+        """QEMU ``tpm_tis_request_completed`` (the backend's return code is ignored, as there).
+
+        Whether the command was TPM_ContinueSelfTest is read from the buffer before the response
+        overwrites it: nothing changes the buffer or ``rw_offset`` while a command executes."""
+        selftest = self._rw >= 10 and self._buffer[6:10] == _SELFTEST_ORDINAL
         count = len(response)
         if count <= self._buffer_size:
             self._buffer[:count] = response
@@ -575,7 +576,7 @@ class TisDevice(MmioDevice):
             self._buffer[:self._buffer_size] = response[:self._buffer_size]
         locty = self._cmd_locty
         sts = self._sts
-        if self._cmd_is_selftest and not failed and int.from_bytes(response[6:10], "big") == 0:
+        if selftest and not failed and int.from_bytes(response[6:10], "big") == 0:
             for l in _LOCALITIES:
                 sts[l] |= TPM_TIS_STS_SELFTEST_DONE
         sts[locty] = (sts[locty] & _STS_KEPT) | TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE  # _sts_set
