@@ -141,3 +141,9 @@ def test_asynchronous_tis_random_traffic_never_raises_or_wedges(ops: list) -> No
     _release_all(device)
     assert TisDriver(device, timeout=5).transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
     device.close()
+
+
+@pytest.mark.parametrize("device_class", [TisDevice, CrbDevice])
+def test_devices_keep_few_enough_attributes_for_cpythons_fast_attribute_path(device_class) -> None:
+    # 30 or more instance attributes and CPython 3.11 gives up key sharing: slower handlers
+    assert len(vars(device_class(QtestEmulator()))) <= 29
