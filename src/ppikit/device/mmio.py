@@ -256,7 +256,7 @@ class MmioDevice:
         if self._inflight:
             self._collect(0)
         offset = addr - self.base
-        if size in _FAST_SIZES and 0 <= offset < self.size and not offset & (size - 1):
+        if (size == 4 or size == 1 or size == 2) and 0 <= offset < self.size and not offset & (size - 1):
             return self._readers[offset >> 2](offset, size)
         if not 0 < size <= 8:
             return 0
@@ -273,7 +273,7 @@ class MmioDevice:
         if self._inflight:
             self._collect(0)
         offset = addr - self.base
-        if size in _FAST_SIZES and 0 <= offset < self.size and not offset & (size - 1):
+        if (size == 4 or size == 1 or size == 2) and 0 <= offset < self.size and not offset & (size - 1):
             self._writers[offset >> 2](offset, size, value & SIZE_MASK[size])
             return
         if not 0 < size <= 8:
