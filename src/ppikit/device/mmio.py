@@ -95,8 +95,6 @@ UNPACK_PIECE = tuple(_PIECE_STRUCTS[n].unpack_from if n in _PIECE_STRUCTS else N
 PACK_PIECE = tuple(_PIECE_STRUCTS[n].pack_into if n in _PIECE_STRUCTS else None for n in range(9))
 
 
-#: Access sizes a register handler takes whole (``max_access_size`` 4 and below, powers of two).
-_FAST_SIZES = frozenset((1, 2, 4))
 #: struct format letter of one little-endian access of 1, 2, 4 or 8 bytes (a string instruction's
 #: element sizes).
 _REP_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -295,7 +293,7 @@ class MmioDevice:
         address is decoded once. ``size`` is 1, 2, 4 or 8; another size or a negative count
         raises :class:`UsageError`."""
         offset = addr - self.base
-        if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
+        if ((size == 4 or size == 1 or size == 2) and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
             read = self._readers[offset >> 2]
             bulk = self._bulk.get(read)
@@ -310,7 +308,7 @@ class MmioDevice:
         with the address decoded once. ``size`` is 1, 2, 4 or 8 and ``len(data)`` a multiple of
         it, else :class:`UsageError`."""
         offset = addr - self.base
-        if (size in _FAST_SIZES and not self.asynchronous and not self._inflight and 0 <= offset < self.size
+        if ((size == 4 or size == 1 or size == 2) and not self.asynchronous and not self._inflight and 0 <= offset < self.size
                 and not offset & (size - 1)):
             write = self._writers[offset >> 2]
             bulk = self._bulk.get(write)
