@@ -32,7 +32,8 @@ _CRB_HOT = [0x08, 0x0C, 0x40, 0x44, 0x4C, 0x80, 0x84, 0x88]
 #: With it the random traffic reaches responses to drain, not only registers.
 _SEND = {
     0x5000: [("w", ACCESS, 1, 0x02), ("w", STS, 1, 0x40), ("wr", FIFO, 4, TPM2_STARTUP_CLEAR), ("w", STS, 1, 0x20)],
-    0x1000: [("w", BASE + 0x08, 4, 1), ("w", BASE + 0x40, 4, 1), ("w", BASE + 0x80, 8, int.from_bytes(TPM2_STARTUP_CLEAR[:8], "little")),
+    0x1000: [("w", BASE + 0x08, 4, 1), ("w", BASE + 0x40, 4, 1),
+             ("w", BASE + 0x80, 8, int.from_bytes(TPM2_STARTUP_CLEAR[:8], "little")),
              ("w", BASE + 0x88, 4, int.from_bytes(TPM2_STARTUP_CLEAR[8:], "little")), ("w", BASE + 0x4C, 4, 1)],
 }
 
@@ -49,7 +50,8 @@ def _ops(hot: list[int], window: int) -> st.SearchStrategy[list]:
     addresses = _addresses(hot, window)
     send = st.just(("send", 0, 0, _SEND[window]))
     # memcpy-style blocks, often around the CRB data buffer (RAM from 0x80) and its edges
-    block_addresses = st.one_of(addresses, st.integers(BASE + 0x70, BASE + 0x90), st.integers(BASE + 0xFD0, BASE + 0x1008))
+    block_addresses = st.one_of(addresses, st.integers(BASE + 0x70, BASE + 0x90),
+                                st.integers(BASE + 0xFD0, BASE + 0x1008))
     read_block = st.tuples(st.just("rb"), block_addresses, st.just(0), st.integers(0, 40))
     write_block = st.tuples(st.just("wb"), block_addresses, st.just(0),
                             st.one_of(st.just(TPM2_STARTUP_CLEAR), st.binary(max_size=40)))
@@ -211,13 +213,15 @@ def _write_rep_and_singles(rw: int, sts: int, buffer: bytes, size: int, data: by
 @pytest.mark.parametrize("size, data", [(1, bytes.fromhex("8001")), (1, bytes.fromhex("80010000")),
                                         (2, bytes.fromhex("80010000000c0000")), (4, TPM2_STARTUP_CLEAR),
                                         (4, TPM2_STARTUP_CLEAR + bytes(8))])
-def test_fifo_writes_from_loaded_states_equal_the_same_writes_one_by_one(rw: int, sts: int, size: int, data: bytes) -> None:
+def test_fifo_writes_from_loaded_states_equal_the_same_writes_one_by_one(rw: int, sts: int, size: int,
+                                                                        data: bytes) -> None:
     # states only a snapshot can hold (a receiving locality whose STS has more than Expect | Valid)
     _write_rep_and_singles(rw, sts, TPM2_STARTUP_CLEAR[:rw], size, data)
 
 
-@pytest.mark.parametrize("size, data", [(4, TPM2_STARTUP_CLEAR[:4]), (1, TPM2_STARTUP_CLEAR[:5]), (2, TPM2_STARTUP_CLEAR[:6]),
-                                        (4, TPM2_STARTUP_CLEAR), (4, TPM2_STARTUP_CLEAR + bytes(4))])
+@pytest.mark.parametrize("size, data", [(4, TPM2_STARTUP_CLEAR[:4]), (1, TPM2_STARTUP_CLEAR[:5]),
+                                        (2, TPM2_STARTUP_CLEAR[:6]), (4, TPM2_STARTUP_CLEAR),
+                                        (4, TPM2_STARTUP_CLEAR + bytes(4))])
 def test_fifo_write_that_starts_a_command_equals_the_same_writes_one_by_one(size: int, data: bytes) -> None:
     # from READY (commandReady set): the first piece starts the reception and clears commandReady
     devices = TisDevice(QtestEmulator()), TisDevice(QtestEmulator())

@@ -95,7 +95,8 @@ class _Driver:
             bus, "mmio_read_rep", partial(repeat_reads, bus.mmio_read))
         self._write_rep: Callable[[int, int, bytes], None] = getattr(
             bus, "mmio_write_rep", partial(repeat_writes, bus.mmio_write))
-        self._read_block: Callable[[int, int], bytes] = getattr(bus, "mmio_read_block", partial(copy_from, bus.mmio_read))
+        self._read_block: Callable[[int, int], bytes] = getattr(
+            bus, "mmio_read_block", partial(copy_from, bus.mmio_read))
         self._write_block: Callable[[int, bytes], None] = getattr(
             bus, "mmio_write_block", partial(copy_to, bus.mmio_write))
         self.base = getattr(bus, "base", default_base) if base is None else base

@@ -293,8 +293,9 @@ class MmioDevice:
         address is decoded once. ``size`` is 1, 2, 4 or 8; another size or a negative count
         raises :class:`UsageError`."""
         offset = addr - self.base
-        if ((size == 4 or size == 1 or size == 2) and not self.asynchronous and not self._inflight and 0 <= offset < self.size
-                and not offset & (size - 1)):  # mmio_read's fast path: one handler per access
+        # mmio_read's fast path: one handler per access
+        if ((size == 4 or size == 1 or size == 2) and not self.asynchronous and not self._inflight
+                and 0 <= offset < self.size and not offset & (size - 1)):
             read = self._readers[offset >> 2]
             bulk = self._bulk.get(read)
             if bulk is not None and type(count) is int and count >= 0:
@@ -308,8 +309,8 @@ class MmioDevice:
         with the address decoded once. ``size`` is 1, 2, 4 or 8 and ``len(data)`` a multiple of
         it, else :class:`UsageError`."""
         offset = addr - self.base
-        if ((size == 4 or size == 1 or size == 2) and not self.asynchronous and not self._inflight and 0 <= offset < self.size
-                and not offset & (size - 1)):
+        if ((size == 4 or size == 1 or size == 2) and not self.asynchronous and not self._inflight
+                and 0 <= offset < self.size and not offset & (size - 1)):
             write = self._writers[offset >> 2]
             bulk = self._bulk.get(write)
             if bulk is not None and not len(data) % size:

@@ -16,7 +16,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ppikit.device.backends.base import Backend
-from ppikit.device.mmio import PACK_PIECE, SIZE_MASK, UNPACK_PIECE, TPM_HEADER_SIZE_FIELD, MmioDevice, byte_lane, check_state
+from ppikit.device.mmio import (
+    PACK_PIECE,
+    SIZE_MASK,
+    TPM_HEADER_SIZE_FIELD,
+    UNPACK_PIECE,
+    MmioDevice,
+    byte_lane,
+    check_state,
+)
 from ppikit.device.registers import (
     TIS_REGISTERS,
     TPM_ORD_CONTINUE_SELF_TEST,
