@@ -208,15 +208,16 @@ class TisDriver(_Driver):
         write_rep, fifo = self._write_rep, self._fifo
         index, total = 0, len(command)
         burst = (sts >> 8) & 0xFFFF
+        if burst >= total and not total & 3:  # the usual case: the whole command, one burst of words
+            write_rep(fifo, 4, command)
+            index = total
         while index < total:
             if burst == 0:
                 burst = _burst(self._wait(self._sts, 4, _burst, "a non-zero burst count"))
             end = index + burst if burst < total - index else total
             burst -= end - index
             words_end = end - ((end - index) & 3)
-            if words_end == total and index == 0:  # the whole command in one burst of words
-                write_rep(fifo, 4, command)
-            elif words_end > index:
+            if words_end > index:
                 write_rep(fifo, 4, command[index:words_end])
             if words_end < end:
                 write_rep(fifo, 1, command[words_end:end])
@@ -236,6 +237,9 @@ class TisDriver(_Driver):
         data = b""
         needed = 0  # unknown until the header is in
         burst = (sts >> 8) & 0xFFFF
+        if burst >= TPM_HEADER_SIZE and not burst & 3:  # the usual case: one burst of words, all of it
+            data = read_rep(fifo, 4, burst >> 2)
+            needed, burst = _response_size(data), 0
         while not needed or len(data) < needed:
             if burst == 0:
                 sts = self._wait(self._sts, 4, _burst, "a non-zero burst count")
