@@ -4,8 +4,8 @@ What it answers: how much a firmware test pays for going through MMIO. Three wor
 workload -- the TPM 2.0 commands OVMF sends while it processes a Clear request (GetCapability(PCRS),
 PCR_Extend, PCR_Read, ClearControl, Clear) --, the worst case for the model, the cheapest command
 there is, one TPM2_GetRandom(8), and a long transfer (a 387-byte GetCapability response, where the
-TIS FIFO is drained with repeated accesses). Each is timed (a) raw on swtpm's data channel -- one write, one read, the physical limit -- and (b) as
-firmware sends it: TisDriver -> TisDevice -> SwtpmBackend and CrbDriver -> CrbDevice ->
+TIS FIFO is drained with repeated accesses). Each is timed (a) raw on swtpm's data channel -- one
+write, one read, the physical limit -- and (b) as firmware sends it: TisDriver -> TisDevice -> SwtpmBackend and CrbDriver -> CrbDevice ->
 SwtpmBackend, all against the same swtpm in the same run. The paths are measured in interleaved
 rounds; each path's best round (the one least disturbed by other load) is compared, and the
 median round is printed beside it. Target (issue 4): TIS and CRB at most 1.5x the raw round trip
