@@ -10,7 +10,9 @@ SwtpmBackend, all against the same swtpm in the same run. The paths are measured
 rounds; each path's best round (the one least disturbed by other load) is compared, and the
 median round is printed beside it. Target (issue 4): TIS and CRB at most 1.5x the raw round trip
 for GetRandom(8); its verdict is printed for both statistics, and the same bound is applied to
-the other two workloads for reference.
+the other two workloads for reference. A statistic is not judged when SwtpmBackend.transmit alone
+-- raw plus a few hundred ns -- is itself more than 1.1x raw by it: the raw path then had an outlier
+round (seen on VMs, best rounds only) and every ratio against it is inflated.
 
 Also printed, to show where the time goes: SwtpmBackend.transmit alone (the backend's own cost),
 the CPU time the driver + register model spend per command in front of a backend that answers
@@ -162,8 +164,17 @@ LABELS = {"raw swtpm": "raw swtpm data channel", "TIS": "TisDriver -> TisDevice 
           "control": "control: raw + TIS model's CPU as a spin"}
 
 
-def report(title: str, samples: dict[str, list[float]]) -> tuple[float, float]:
-    """Print one table; return the worst TIS/CRB ratio by best rounds and by median rounds."""
+#: SwtpmBackend.transmit alone costs the raw round trip plus a few hundred ns; when it comes out
+#: further above raw than this, the raw path had a round far faster than its usual (on a VM: the
+#: client and swtpm happened to share a CPU) and that statistic compares against an outlier.
+OUTLIER_RATIO = 1.1
+
+Ratios = tuple[tuple[float, float], tuple[float, float]]
+
+
+def report(title: str, samples: dict[str, list[float]]) -> Ratios:
+    """Print one table; return (worst TIS/CRB ratio, SwtpmBackend-alone ratio) by best rounds and
+    by median rounds."""
     best = {name: min(values) for name, values in samples.items()}
     median = {name: statistics.median(values) for name, values in samples.items()}
     print(title)
@@ -171,13 +182,21 @@ def report(title: str, samples: dict[str, list[float]]) -> tuple[float, float]:
     for name in samples:
         print(f"  {LABELS[name]:42s} {best[name]:8.1f} {best[name] / best['raw swtpm']:6.2f}   "
               f"{median[name]:9.1f} {median[name] / median['raw swtpm']:6.2f}")
-    return tuple(max(stat["TIS"], stat["CRB"]) / stat["raw swtpm"] for stat in (best, median))  # type: ignore[return-value]
+    worst = tuple(max(stat["TIS"], stat["CRB"]) / stat["raw swtpm"] for stat in (best, median))
+    backend = tuple(stat["backend"] / stat["raw swtpm"] for stat in (best, median))
+    return worst, backend  # type: ignore[return-value]
 
 
-def verdict(workload: str, ratios: tuple[float, float]) -> str:
-    def judged(ratio: float) -> str:
+def verdict(workload: str, ratios: Ratios) -> str:
+    """One line: the worst TIS/CRB ratio against the target for both statistics; a statistic whose
+    raw reference was an outlier (see OUTLIER_RATIO) is marked as such rather than judged."""
+    def judged(ratio: float, backend: float) -> str:
+        if backend > OUTLIER_RATIO:
+            return f"{ratio:.2f} (not judged: SwtpmBackend alone is at {backend:.2f}, the raw path had an outlier round)"
         return f"{ratio:.2f} {'OK' if ratio <= TARGET_RATIO else 'ABOVE TARGET'}"
-    return f"  {workload:13s} worst of TIS/CRB: best rounds {judged(ratios[0])}, median rounds {judged(ratios[1])}"
+    (best, median), (backend_best, backend_median) = ratios
+    return (f"  {workload:13s} worst of TIS/CRB: best rounds {judged(best, backend_best)}, "
+            f"median rounds {judged(median, backend_median)}")
 
 
 def measure_paths(args: argparse.Namespace, model_cpu: dict[str, float]) -> tuple[dict, dict, dict]:
