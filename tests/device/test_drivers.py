@@ -147,20 +147,41 @@ def test_crb_command_larger_than_the_buffer_is_a_driver_error() -> None:
         CrbDriver(CrbDevice(QtestEmulator())).transmit(bytes(0xF81))
 
 
-def test_crb_execution_timeout() -> None:
+@pytest.mark.parametrize("keep_locality, loc_sts", [(False, 0), (True, 1)])  # relinquished even so; kept
+def test_crb_execution_timeout(keep_locality: bool, loc_sts: int) -> None:
     backend = QtestEmulator(hold=threading.Event())
     device = CrbDevice(backend, asynchronous=True)
     with pytest.raises(DriverTimeout, match=r"CTRL_START = 0"):
-        CrbDriver(device, timeout=0.05).transmit(TPM2_STARTUP_CLEAR)
-    assert device.mmio_read(BASE + 0x0C, 4) == 0  # relinquished even so
+        CrbDriver(device, timeout=0.05, keep_locality=keep_locality).transmit(TPM2_STARTUP_CLEAR)
+    assert device.mmio_read(BASE + 0x0C, 4) == loc_sts  # LOC_STS.Granted
     backend.hold.set()
     assert device.finish_pending(10)
     device.close()
 
 
-def test_crb_traffic() -> None:
+def test_crb_traffic_relinquishing_like_linux() -> None:
     bus = SpyBus(CrbDevice(QtestEmulator()))
-    assert CrbDriver(bus).transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
+    assert CrbDriver(bus, keep_locality=False).transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
     writes = [(off, size) for kind, off, size in bus.log if kind == "w"]
     # LOC_CTRL request, CTRL_REQ cmdReady, 8+4 command bytes, CTRL_START, goIdle, relinquish
     assert writes == [(0x08, 4), (0x40, 4), (0x80, 8), (0x88, 4), (0x4C, 4), (0x40, 4), (0x08, 4)]
+
+
+def test_crb_keeps_the_locality_like_ovmf_and_rerequests_it() -> None:
+    # PtpCrbTpmCommand leaves the locality alone: requested once, then LOC_STS (0x0C) is only read
+    device = CrbDevice(QtestEmulator())
+    bus = SpyBus(device)
+    driver = CrbDriver(bus)
+    driver.transmit(TPM2_STARTUP_CLEAR)
+    bus.log.clear()
+    assert driver.transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
+    assert bus.log == [("r", 0x0C, 4),  # LOC_STS: still granted
+                       ("w", 0x40, 4), ("r", 0x44, 4),  # cmdReady, tpmIdle clear?
+                       ("w", 0x80, 8), ("w", 0x88, 4),  # the command
+                       ("w", 0x4C, 4), ("r", 0x4C, 4), ("r", 0x44, 4),  # Start, done?, tpmSts?
+                       ("r", 0x80, 8), ("r", 0x88, 2),  # the 10-byte reply
+                       ("w", 0x40, 4)]  # goIdle
+    device.reset()  # a reboot drops the locality: the next command asks for it again
+    bus.log.clear()
+    assert driver.transmit(TPM2_STARTUP_CLEAR) == TPM2_ERROR_REPLY
+    assert bus.log[:3] == [("r", 0x0C, 4), ("w", 0x08, 4), ("r", 0x0C, 4)]

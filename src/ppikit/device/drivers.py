@@ -258,12 +258,22 @@ class TisDriver(_Driver):
 
 
 class CrbDriver(_Driver):
-    """A CRB driver (locality 0), shaped like OVMF's ``Tpm2Ptp.c`` CRB path."""
+    """A CRB driver (locality 0), shaped like OVMF's ``Tpm2Ptp.c`` CRB path.
 
-    def __init__(self, bus: MmioBus, *, timeout: float = 10.0, base: int | None = None) -> None:
+    Like OVMF (``PtpCrbRequestUseTpm`` once, then ``PtpCrbTpmCommand`` per command, which does not
+    touch the locality) the locality is requested on first use and kept; LOC_STS is read before
+    each command and the locality requested again if it is no longer granted (after a reset, or a
+    relinquish by someone else). ``keep_locality=False`` requests and relinquishes it around every
+    command instead, as Linux ``tpm_crb`` does.
+    """
+
+    def __init__(self, bus: MmioBus, *, timeout: float = 10.0, base: int | None = None,
+                 keep_locality: bool = True) -> None:
         """:param bus: the CRB device (or any MMIO bus); its ``base`` is used unless given.
-        :param timeout: seconds for each wait (locality grant, cmdReady, Start completion)."""
+        :param timeout: seconds for each wait (locality grant, cmdReady, Start completion).
+        :param keep_locality: keep the locality between commands (OVMF) or relinquish (Linux)."""
         super().__init__(bus, base=base, default_base=TPM_CRB_ADDR_BASE, timeout=timeout)
+        self.keep_locality = keep_locality
         self._buffers: tuple[int, int, int, int] | None = None
 
     def _buffer_layout(self) -> tuple[int, int, int, int]:
@@ -276,7 +286,8 @@ class CrbDriver(_Driver):
         return self._buffers
 
     def transmit(self, command: bytes) -> bytes:
-        """Send ``command`` and return the complete response; goIdle and relinquish after.
+        """Send ``command`` and return the complete response; goIdle after (and relinquish,
+        unless the locality is kept).
 
         Each wait reads its register once and polls only if the TPM is not there yet (with QEMU's
         CRB, which answers synchronously here, it always is)."""
@@ -284,9 +295,10 @@ class CrbDriver(_Driver):
         cmd_addr, cmd_size, rsp_addr, rsp_size = self._buffer_layout()
         if len(command) > cmd_size:
             raise DriverError(f"{len(command)}-byte command exceeds the CRB command buffer ({cmd_size} bytes)")
-        write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_REQUEST_ACCESS)
-        if not read(base + A_CRB_LOC_STS, 4) & CRB_LOC_STS_GRANTED:
-            self._wait(base + A_CRB_LOC_STS, 4, _LOC_GRANTED, "LOC_STS.Granted")
+        if not (self.keep_locality and read(base + A_CRB_LOC_STS, 4) & CRB_LOC_STS_GRANTED):
+            write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_REQUEST_ACCESS)
+            if not read(base + A_CRB_LOC_STS, 4) & CRB_LOC_STS_GRANTED:
+                self._wait(base + A_CRB_LOC_STS, 4, _LOC_GRANTED, "LOC_STS.Granted")
         try:
             write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_CMD_READY)
             if read(base + A_CRB_CTRL_STS, 4) & CRB_CTRL_STS_TPM_IDLE:
@@ -304,5 +316,6 @@ class CrbDriver(_Driver):
             response = header + self._read_block(rsp_addr + TPM_HEADER_SIZE, size - TPM_HEADER_SIZE)
             write(base + A_CRB_CTRL_REQ, 4, CRB_CTRL_REQ_GO_IDLE)
         finally:
-            write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_RELINQUISH)
+            if not self.keep_locality:
+                write(base + A_CRB_LOC_CTRL, 4, CRB_LOC_CTRL_RELINQUISH)
         return response
