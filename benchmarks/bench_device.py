@@ -5,9 +5,9 @@ workload -- the TPM 2.0 commands OVMF sends while it processes a Clear request (
 PCR_Extend, PCR_Read, ClearControl, Clear) --, the worst case for the model, the cheapest command
 there is, one TPM2_GetRandom(8), and a long transfer (a 387-byte GetCapability response, where the
 TIS FIFO is drained with repeated accesses). Each is timed (a) raw on swtpm's data channel -- one
-write, one read, the physical limit -- and (b) as firmware sends it: TisDriver -> TisDevice -> SwtpmBackend and CrbDriver -> CrbDevice ->
-SwtpmBackend, all against the same swtpm in the same run. The paths are measured in interleaved
-rounds; each path's best round (the one least disturbed by other load) is compared, and the
+write, one read, the physical limit -- and (b) as firmware sends it: TisDriver -> TisDevice ->
+SwtpmBackend and CrbDriver -> CrbDevice -> SwtpmBackend, all against the same swtpm in the same
+run. The paths are measured in interleaved rounds; each path's best round (the one least disturbed by other load) is compared, and the
 median round is printed beside it. Target (issue 4): TIS and CRB at most 1.5x the raw round trip
 for GetRandom(8); its verdict is printed for both statistics, and the same bound is applied to
 the other two workloads for reference. A statistic is not judged when SwtpmBackend.transmit alone
@@ -192,7 +192,8 @@ def verdict(workload: str, ratios: Ratios) -> str:
     raw reference was an outlier (see OUTLIER_RATIO) is marked as such rather than judged."""
     def judged(ratio: float, backend: float) -> str:
         if backend > OUTLIER_RATIO:
-            return f"{ratio:.2f} (not judged: SwtpmBackend alone is at {backend:.2f}, the raw path had an outlier round)"
+            return (f"{ratio:.2f} (not judged: SwtpmBackend alone is at {backend:.2f}, "
+                    "the raw path had an outlier round)")
         return f"{ratio:.2f} {'OK' if ratio <= TARGET_RATIO else 'ABOVE TARGET'}"
     (best, median), (backend_best, backend_median) = ratios
     return (f"  {workload:13s} worst of TIS/CRB: best rounds {judged(best, backend_best)}, "

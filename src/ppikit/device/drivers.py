@@ -53,7 +53,7 @@ from ppikit.device.registers import (
     A_CRB_CTRL_RSP_ADDR,
     A_CRB_CTRL_RSP_SIZE,
 )
-from ppikit.device.mmio import TPM_HEADER_SIZE_FIELD, copy_from, copy_to, repeat_reads, repeat_writes
+from ppikit.device.mmio import copy_from, copy_to, repeat_reads, repeat_writes, tpm_header_size
 from ppikit.errors import PpikitError, UsageError
 
 TPM_HEADER_SIZE = 10  #: tag (2), size (4), code (4)
@@ -77,7 +77,7 @@ class MmioBus(Protocol):
 
 
 def _response_size(header: bytes) -> int:
-    size = TPM_HEADER_SIZE_FIELD.unpack_from(header)[0]
+    size = tpm_header_size(header)
     if not TPM_HEADER_SIZE <= size <= _MAX_RESPONSE:
         raise DriverError(f"malformed TPM response header {header[:TPM_HEADER_SIZE].hex()} (size {size})")
     return size
@@ -132,7 +132,7 @@ def _burst(sts: int) -> int:
 
 
 _DATA_READY = TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE
-# CRB completion tests, built once (every command waits on each of them)
+# CRB completion tests for the waits that poll (built once)
 _LOC_GRANTED = _bits_set(CRB_LOC_STS_GRANTED)
 _NOT_IDLE = _bits_clear(CRB_CTRL_STS_TPM_IDLE)
 _START_DONE = _bits_clear(CRB_START_INVOKE)
