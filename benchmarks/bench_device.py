@@ -8,8 +8,8 @@ TIS FIFO is drained with repeated accesses). Each is timed (a) raw on swtpm's da
 write, one read, the physical limit -- and (b) as firmware sends it: TisDriver -> TisDevice ->
 SwtpmBackend and CrbDriver -> CrbDevice -> SwtpmBackend, all against the same swtpm in the same
 run. The paths are measured in interleaved rounds; each path's best round (the one least
-disturbed by other load) is compared, and the median round is printed beside it. Target (issue 4): TIS and CRB at most 1.5x the raw round trip
-for GetRandom(8); its verdict is printed for both statistics, and the same bound is applied to
+disturbed by other load) is compared, and the median round is printed beside it. Target (issue
+4): TIS and CRB at most 1.5x the raw round trip for GetRandom(8); its verdict is printed for both statistics, and the same bound is applied to
 the other two workloads for reference. A statistic is not judged when SwtpmBackend.transmit alone
 -- raw plus a few hundred ns -- is itself more than 1.1x raw by it: the raw path then had an outlier
 round (seen on VMs, best rounds only) and every ratio against it is inflated.
