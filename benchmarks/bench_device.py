@@ -1,18 +1,19 @@
 """TPM command round trip through the firmware drivers and register models vs raw swtpm.
 
 What it answers: how much a firmware test pays for going through MMIO. Three workloads: the PPI
-workload -- the TPM 2.0 commands OVMF sends while it processes a Clear request (GetCapability(PCRS),
-PCR_Extend, PCR_Read, ClearControl, Clear) --, the worst case for the model, the cheapest command
-there is, one TPM2_GetRandom(8), and a long transfer (a 387-byte GetCapability response, where the
-TIS FIFO is drained with repeated accesses). Each is timed (a) raw on swtpm's data channel -- one
-write, one read, the physical limit -- and (b) as firmware sends it: TisDriver -> TisDevice ->
-SwtpmBackend and CrbDriver -> CrbDevice -> SwtpmBackend, all against the same swtpm in the same
-run. The paths are measured in interleaved rounds; each path's best round (the one least
-disturbed by other load) is compared, and the median round is printed beside it. Target (issue
-4): TIS and CRB at most 1.5x the raw round trip for GetRandom(8); its verdict is printed for both statistics, and the same bound is applied to
-the other two workloads for reference. A statistic is not judged when SwtpmBackend.transmit alone
--- raw plus a few hundred ns -- is itself more than 1.1x raw by it: the raw path then had an outlier
-round (seen on VMs, best rounds only) and every ratio against it is inflated.
+workload -- the TPM 2.0 commands OVMF sends while it processes a Clear request
+(GetCapability(PCRS), PCR_Extend, PCR_Read, ClearControl, Clear) --, the worst case for the model,
+the cheapest command there is, one TPM2_GetRandom(8), and a long transfer (a 387-byte GetCapability
+response, where the TIS FIFO is drained with repeated accesses). Each is timed (a) raw on swtpm's
+data channel -- one write, one read, the physical limit -- and (b) as firmware sends it: TisDriver
+-> TisDevice -> SwtpmBackend and CrbDriver -> CrbDevice -> SwtpmBackend, all against the same swtpm
+in the same run. The paths are measured in interleaved rounds; each path's best round (the one
+least disturbed by other load) is compared, and the median round is printed beside it. Target
+(issue 4): TIS and CRB at most 1.5x the raw round trip for GetRandom(8); its verdict is printed for
+both statistics, and the same bound is applied to the other two workloads for reference. A
+statistic is not judged when SwtpmBackend.transmit alone -- raw plus a few hundred ns -- is itself
+more than 1.1x raw by it: the raw path then had an outlier round (seen on VMs, best rounds only)
+and every ratio against it is inflated.
 
 Also printed, to show where the time goes: SwtpmBackend.transmit alone (the backend's own cost),
 the CPU time the driver + register model spend per command in front of a backend that answers
