@@ -176,7 +176,10 @@ class ManagedProcess:
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):
                 if stream is not None:
-                    stream.close()
+                    try:
+                        stream.close()
+                    except BrokenPipeError:  # stdin still held bytes the dead process never read;
+                        pass  # the close flushes them first, and closes the pipe even though that fails
             try:
                 proc.wait(timeout=5.0)
             except subprocess.TimeoutExpired:
